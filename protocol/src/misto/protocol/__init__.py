@@ -1,0 +1,37 @@
+"""Misto wire contract: topics, messages, vocabulary and codec."""
+
+from misto.protocol.codec import MAX_PAYLOAD_BYTES, decode, decode_telemetry, encode
+from misto.protocol.errors import DecodeError, ProtocolError, TopicError
+from misto.protocol.messages import (
+    SCHEMA_VERSION,
+    Ack,
+    AckResult,
+    Command,
+    ConfigUpdate,
+    GatewayState,
+    Reading,
+    Status,
+    Telemetry,
+)
+from misto.protocol.topics import Channel, Topic
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "SCHEMA_VERSION",
+    "Ack",
+    "AckResult",
+    "Channel",
+    "Command",
+    "ConfigUpdate",
+    "DecodeError",
+    "GatewayState",
+    "ProtocolError",
+    "Reading",
+    "Status",
+    "Telemetry",
+    "Topic",
+    "TopicError",
+    "decode",
+    "decode_telemetry",
+    "encode",
+]
