@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup demo test lint typecheck unit e2e schema clean
+.PHONY: help setup demo test lint typecheck schema lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -12,21 +12,27 @@ setup:  ## install the Python environment (.venv) and the Debian packages the te
 	scripts/setup.sh --system
 
 demo:  ## run the whole chain on embedded defaults: simulators, agent, broker, ingester, API
-	scripts/setup.sh
-	$(PY) scripts/demo.py $(ARGS)
+	scripts/demo $(ARGS)
 
-test: setup lint typecheck  ## set up, then lint, type-check and run every test
-	$(PY) -m pytest $(ARGS)
+test:  ## set up what is missing, then lint, type-check and run every test
+	scripts/test $(ARGS)
 
 lint:  ## ruff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck:  ## mypy --strict over all packages
-	$(VENV)/bin/mypy protocol/src edge/src firmware-sim/src cloud/src
+	$(VENV)/bin/mypy protocol/src edge/src firmware-sim/src cloud/src tests/fixtures
 
 schema:  ## regenerate the shipped JSON Schemas from the message types
-	$(PY) -m misto.protocol.schema
+	$(PY) -m misto.protocol.schema --docs docs/protocol.md
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
+
+lock:  ## re-resolve the newest allowed versions into constraints.txt
+	rm -rf .run/lock-venv && python3 -m venv .run/lock-venv
+	.run/lock-venv/bin/pip install -q ./protocol ./edge ./firmware-sim ./cloud -r requirements-dev.txt
+	{ echo "# Pinned versions for a reproducible install; regenerate with: make lock"; \
+	  .run/lock-venv/bin/pip freeze --exclude-editable | grep -v '^misto-' ; } > constraints.txt
+	rm -rf .run/lock-venv
