@@ -1,0 +1,47 @@
+"""Simulated Misto sensor firmware: device models declared as data, served over Modbus TCP
+with realistic daily patterns. Embed it with :class:`Simulator` or :func:`run_devices`, or run
+the ``misto-sim`` command."""
+
+from misto.sim.clock import Clock, ScaledClock, system_clock
+from misto.sim.device import SimulatedDevice, Snapshot
+from misto.sim.devices import MODELS, DeviceModel, RegisterTable, RegisterType, SimRegister, WordOrder, get_model
+from misto.sim.errors import (
+    EncodingError,
+    ModelError,
+    ServeError,
+    SimError,
+    SpecError,
+    StateFileError,
+    UnknownModelError,
+)
+from misto.sim.simulator import ServedDevice, Simulator, SimulatorStats, run_devices
+from misto.sim.spec import DeviceSpec, parse_device_spec, parse_device_specs
+
+__all__ = [
+    "MODELS",
+    "Clock",
+    "DeviceModel",
+    "DeviceSpec",
+    "EncodingError",
+    "ModelError",
+    "RegisterTable",
+    "RegisterType",
+    "ScaledClock",
+    "ServeError",
+    "ServedDevice",
+    "SimError",
+    "SimRegister",
+    "SimulatedDevice",
+    "Simulator",
+    "SimulatorStats",
+    "Snapshot",
+    "SpecError",
+    "StateFileError",
+    "UnknownModelError",
+    "WordOrder",
+    "get_model",
+    "parse_device_spec",
+    "parse_device_specs",
+    "run_devices",
+    "system_clock",
+]
