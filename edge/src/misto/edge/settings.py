@@ -1,0 +1,329 @@
+"""The gateway agent's configuration: a YAML file checked at start-up, every error reported at once
+with its path (``devices[1].registers[0].type: must be one of ...``).
+
+Secrets: the broker password comes from ``MISTO_BROKER_PASSWORD``, else ``broker.password_file``
+(read at start-up), else ``broker.password``. Relative file paths are relative to the config file.
+Validators never change their input; resolved values (file contents, absolute paths) are new objects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from misto.edge.config_errors import (
+    ROOT,
+    ConfigIssue,
+    ConfigProblem,
+    Locator,
+    issues_from_validation_error,
+    read_yaml_file,
+)
+from misto.edge.durations import Duration
+from misto.edge.errors import ConfigError
+from misto.edge.registers.planner import MAX_READ_REGISTERS
+from misto.edge.registers.profiles import builtin_profiles
+from misto.edge.registers.rows import RegisterRow, overlap_problems
+from misto.edge.registers.spec import RegisterSpec
+from misto.protocol import messages, topics
+
+PASSWORD_ENV = "MISTO_BROKER_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "change_me", "changethis", "password", "secret", "xxx"})
+DEVICE_ID_PATTERN: str = get_args(messages.DeviceId)[1].pattern
+StrictInt = Annotated[int, Field(strict=True)]
+_Problems = list[tuple[tuple[int | str, ...], str]]
+
+
+def _context(info: ValidationInfo) -> tuple[Mapping[str, str], Path]:
+    ctx: Mapping[str, Any] = info.context or {}
+    return ctx.get("env", os.environ), Path(ctx.get("base_dir", Path.cwd()))
+
+
+def _shown(path: Path) -> str:
+    return f"{str(path)!r}" + ("" if path.is_absolute() else " (relative to the config file)")
+
+
+def _url_problems(url: str) -> list[str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        return [f"must start with mqtt:// or mqtts://, not {url!r}"]
+    problems = []
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        problems.append(f"{url!r} has an invalid port")
+    if not parts.hostname:
+        problems.append(f"{url!r} has no host")
+    if parts.username or parts.password:
+        problems.append("must not contain credentials: use broker.username and broker.password_file")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        problems.append(f"{url!r} must be only scheme, host and port")
+    return problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsSettings(_Model):
+    """TLS for ``mqtts://``. Without ``ca_file`` the system's trusted CAs are used."""
+
+    ca_file: Path | None = None
+    certfile: Path | None = Field(default=None, description="Client certificate (with keyfile) for mutual TLS")
+    keyfile: Path | None = None
+
+    def problems(self, base: Path) -> tuple[_Problems, TlsSettings]:
+        """Problems at ``(field,)``, and a copy with absolute paths (relative ones are from ``base``)."""
+        problems: _Problems = []
+        if (self.certfile is None) != (self.keyfile is None):
+            missing = "keyfile" if self.keyfile is None else "certfile"
+            problems.append(((missing,), "certfile and keyfile must be given together"))
+        resolved: dict[str, Path] = {}
+        for name in ("ca_file", "certfile", "keyfile"):
+            path: Path | None = getattr(self, name)
+            if path is None:
+                continue
+            full = path if path.is_absolute() else base / path
+            if not full.is_file():
+                problems.append(((name,), f"file {_shown(path)} does not exist"))
+            resolved[name] = full
+        return problems, self.model_copy(update=resolved)
+
+
+class BrokerSettings(_Model):
+    """The MQTT broker the gateway publishes to."""
+
+    url: str = Field(description="mqtt://host:port or mqtts://host:port (TLS)")
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    client_id: str | None = Field(default=None, min_length=1, max_length=64, description="Default: the gateway id")
+    keepalive: Duration = 60.0
+    tls: TlsSettings | None = None
+    max_inflight: StrictInt = Field(default=20, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK")
+    reconnect_delay_min: Duration = 1.0
+    reconnect_delay_max: Duration = 60.0
+    _secret: SecretStr | None = PrivateAttr(default=None)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        if problems := _url_problems(url):
+            raise ValueError("; ".join(problems))
+        return url
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> BrokerSettings:
+        # One validator for every check across fields or files, so that all of them are reported together
+        # (pydantic runs it only when every field on its own is valid).
+        env, base = _context(info)
+        problems: _Problems = []
+        tls = self.tls
+        if tls is not None:
+            tls_problems, tls = tls.problems(base)
+            problems += [(("tls", *loc), msg) for loc, msg in tls_problems]
+        secret, secret_problems = self._find_secret(env, base)
+        problems += secret_problems
+        if secret and secret.strip().lower() in PLACEHOLDER_SECRETS:
+            problems.append((("password",), "is a placeholder; set the real password"))
+        if self.username is None and secret:
+            problems.append((("username",), "is required when a password is set"))
+        if self.username is not None and secret is None and not secret_problems:
+            problems.append(
+                (("password",), f"is required with a username: set password_file, password or {PASSWORD_ENV}")
+            )
+        if self.reconnect_delay_max < self.reconnect_delay_min:
+            problems.append((("reconnect_delay_max",), "must not be less than reconnect_delay_min"))
+        if problems:
+            raise ConfigProblem(problems)
+        resolved = self.model_copy(update={"tls": tls})
+        resolved._secret = SecretStr(secret) if secret else None
+        return resolved
+
+    def _find_secret(self, env: Mapping[str, str], base: Path) -> tuple[str | None, _Problems]:
+        problems: _Problems = []
+        if self.password is not None and self.password_file is not None:
+            problems.append((("password_file",), "set either password or password_file, not both"))
+        if env.get(PASSWORD_ENV):
+            return env[PASSWORD_ENV], problems
+        if self.password_file is not None:
+            path = self.password_file if self.password_file.is_absolute() else base / self.password_file
+            try:
+                secret = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                problems.append((("password_file",), f"cannot read {_shown(self.password_file)}: {exc.strerror}"))
+                return None, problems
+            except UnicodeDecodeError:
+                problems.append((("password_file",), f"{_shown(self.password_file)} is not UTF-8 text"))
+                return None, problems
+            if not secret:
+                problems.append((("password_file",), f"{_shown(self.password_file)} is empty"))
+            return secret or None, problems
+        if self.password is not None:
+            secret = self.password.get_secret_value()
+            if not secret:
+                problems.append((("password",), "must not be empty"))
+            return secret or None, problems
+        return None, problems
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (8883 if self.use_tls else 1883)
+
+    @property
+    def use_tls(self) -> bool:
+        return self.scheme == "mqtts"
+
+    def resolved_password(self) -> str | None:
+        """The password from the environment, the password file or the config, in that order."""
+        return self._secret.get_secret_value() if self._secret else None
+
+
+class BufferSettings(_Model):
+    """Where telemetry waits for the broker's acknowledgement."""
+
+    kind: Literal["memory"] = Field(default="memory", description="memory: bounded, lost on restart")
+    max_messages: StrictInt = Field(default=10_000, ge=1, description="The oldest messages are dropped (counted)")
+
+
+class ModbusTcpDevice(_Model):
+    """A Modbus TCP device (or a Modbus TCP gateway in front of RS-485 devices)."""
+
+    id: str = Field(pattern=DEVICE_ID_PATTERN, description="Unique device id (city-wide)")
+    driver: Literal["modbus_tcp"]
+    host: str = Field(min_length=1)
+    port: StrictInt = Field(default=502, ge=1, le=65535)
+    unit_id: StrictInt = Field(default=1, ge=0, le=255)
+    poll_interval: Duration | None = Field(default=None, description="Overrides the gateway's poll_interval")
+    timeout: Duration = Field(default=3.0, description="Per request, for each attempt")
+    retries: StrictInt = Field(default=2, ge=0, le=10, description="Extra attempts after a timeout")
+    profile: str | None = Field(default=None, description="Built-in register map (e.g. aq1, nm1)")
+    registers: tuple[RegisterRow, ...] | None = None
+    max_read_gap: StrictInt = Field(default=0, ge=0, le=MAX_READ_REGISTERS - 2)
+    max_read_registers: StrictInt = Field(default=MAX_READ_REGISTERS, ge=1, le=MAX_READ_REGISTERS)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str | None) -> str | None:
+        if name is not None and name not in builtin_profiles():
+            raise ValueError(f"unknown profile {name!r}; built-in profiles: {', '.join(sorted(builtin_profiles()))}")
+        return name
+
+    @field_validator("registers")
+    @classmethod
+    def _no_overlaps(cls, rows: tuple[RegisterRow, ...] | None) -> tuple[RegisterRow, ...] | None:
+        if rows is not None and not rows:
+            raise ValueError("must list at least one register")
+        if rows and (problems := overlap_problems(rows)):
+            raise ConfigProblem(problems)
+        return rows
+
+    @model_validator(mode="after")
+    def _one_register_source(self) -> ModbusTcpDevice:
+        if self.profile is None and self.registers is None:
+            raise ConfigProblem.at((), "set either profile (a built-in register map) or registers")
+        if self.profile is not None and self.registers is not None:
+            raise ConfigProblem.at(("registers",), "set either profile or registers, not both")
+        widest = max(spec.words for spec in self.specs())
+        if widest > self.max_read_registers:
+            raise ConfigProblem.at(
+                ("max_read_registers",), f"must be at least {widest}: a value of this device spans {widest} registers"
+            )
+        return self
+
+    def specs(self) -> tuple[RegisterSpec, ...]:
+        if self.profile is not None:
+            return builtin_profiles()[self.profile].specs()
+        return tuple(row.to_spec() for row in self.registers or ())
+
+
+DeviceSettings = ModbusTcpDevice  # issue 3: a union discriminated by ``driver`` (modbus_rtu, serial, camera)
+
+
+class Settings(_Model):
+    """The whole gateway configuration file."""
+
+    gateway_id: str = Field(description="Gateway id; also the MQTT username by convention")
+    broker: BrokerSettings
+    poll_interval: Duration = Field(default=10.0, description="Default poll interval of every device")
+    device_backoff_max: Duration = Field(default=300.0, description="Longest wait before retrying a failed device")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    buffer: BufferSettings = BufferSettings()
+    devices: tuple[DeviceSettings, ...] = ()
+
+    @field_validator("gateway_id")
+    @classmethod
+    def _gateway_id(cls, value: str) -> str:
+        return topics.check_gateway_id(value)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Settings:
+        first: dict[str, int] = {}
+        problems: _Problems = []
+        for i, device in enumerate(self.devices):
+            if device.id in first:
+                where = f"devices[{first[device.id]}]"
+                problems.append((("devices", i, "id"), f"duplicate device id {device.id!r} (also {where})"))
+            first.setdefault(device.id, i)
+        if problems:
+            raise ConfigProblem(problems)
+        return self
+
+    @property
+    def client_id(self) -> str:
+        return self.broker.client_id or self.gateway_id
+
+    def interval_of(self, device: DeviceSettings) -> float:
+        return device.poll_interval or self.poll_interval
+
+    def register_count(self) -> int:
+        return sum(len(device.specs()) for device in self.devices)
+
+
+def settings_from_data(
+    data: object,
+    *,
+    source: str | None = None,
+    locate: Locator | None = None,
+    base_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Validate already-parsed config data; :class:`ConfigError` lists every problem."""
+    if data is None:
+        raise ConfigError([ConfigIssue(ROOT, "the configuration is empty")], source=source)
+    context = {"env": os.environ if env is None else env, "base_dir": base_dir or Path.cwd()}
+    try:
+        return Settings.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(issues_from_validation_error(exc, locate), source=source) from None
+
+
+def load_settings(path: Path, *, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the YAML config at ``path``; :class:`ConfigError` lists every problem."""
+    document = read_yaml_file(path)
+    return settings_from_data(
+        document.data, source=str(path), locate=document.locate, base_dir=path.resolve().parent, env=env
+    )

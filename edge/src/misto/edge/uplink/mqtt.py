@@ -1,0 +1,382 @@
+"""The MQTT uplink: the only module that imports paho-mqtt.
+
+Threads: paho's network I/O runs in one thread of ours (``misto-mqtt-<client id>``) that connects,
+runs ``client.loop()`` and reconnects with capped exponential backoff and jitter, never giving up.
+paho's callbacks run in that thread and only hand events to asyncio with
+``loop.call_soon_threadsafe``; everything else (buffer access, publishing, bookkeeping) happens in
+one asyncio task, the pump. ``publish()`` is called from the pump; a no-op
+``on_socket_register_write`` keeps paho from writing to the socket outside the network thread.
+
+Delivery: the pump publishes the oldest buffer entries at QoS 1, at most ``max_inflight`` at a
+time, and commits an entry only when its PUBACK arrives (``on_publish``). A PUBACK with an MQTT v5
+failure code (e.g. not authorised) rejects the entry: removed, counted and logged. When the link
+drops, the entries in flight stay in the buffer: on the next connect paho's own queue is dropped
+and the pump publishes from the oldest unacknowledged entry again (at least once; the ingester
+drops repeats by message id).
+
+Status: the last will is a retained ``Status(state=offline)`` on ``misto/v1/<gw>/status``; a
+retained ``Status(state=online)`` is published after every connect; a clean stop publishes
+``offline`` itself before disconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from misto.edge.backoff import Backoff
+from misto.edge.buffer.base import Buffer
+from misto.edge.clock import Clock
+from misto.edge.settings import BrokerSettings
+from misto.edge.uplink.base import Uplink, UplinkStats
+from misto.edge.uplink.tls import tls_context
+from misto.protocol import Channel, GatewayState, Status, codec, topics
+
+log = logging.getLogger("misto.edge.uplink")
+
+LOOP_TIMEOUT = 0.5
+STABLE_CONNECTION = 10.0
+"""A connection that lasted this long resets the reconnect backoff; one that drops sooner (a broker
+that accepts and then kicks the client) keeps backing off, so a flapping link is not hammered."""
+STATUS_ACK_TIMEOUT = 3.0
+THREAD_EXIT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Connected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _ConnectFailed:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Acked:
+    mid: int
+    failure: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ThreadExited:
+    pass
+
+
+_Event = _Connected | _ConnectFailed | _Disconnected | _Acked | _ThreadExited
+
+
+class MqttUplink(Uplink):
+    def __init__(
+        self,
+        *,
+        broker: BrokerSettings,
+        gateway_id: str,
+        client_id: str,
+        boot: str,
+        buffer: Buffer,
+        clock: Clock,
+        agent_version: str = "",
+        rng: random.Random | None = None,
+    ) -> None:
+        self.broker = broker
+        self.gateway_id = gateway_id
+        self.client_id = client_id
+        self.boot = boot
+        self.buffer = buffer
+        self.clock = clock
+        self.agent_version = agent_version
+        self.stats = UplinkStats()
+        self.status_topic = topics.build(gateway_id, Channel.STATUS)
+        self._window = broker.max_inflight
+        jitter_source = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._backoff = Backoff(
+            initial=broker.reconnect_delay_min, maximum=broker.reconnect_delay_max, jitter=0.5, rng=jitter_source
+        )
+        self._client = self._make_client()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._connected_at: float | None = None  # network thread only
+        self._stopping = threading.Event()
+        self._abort = threading.Event()
+        # Owned by the event loop:
+        self._wake = asyncio.Event()
+        self._up = asyncio.Event()
+        self._thread_done = asyncio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._generation = 0
+        self._inflight: dict[int, int] = {}  # paho mid -> buffer entry id
+        self._cursor: int | None = None  # highest entry id handed to paho on this connection
+        self._acked: list[int] = []
+        self._refused: list[tuple[int, str]] = []
+        self._status_mids: dict[int, asyncio.Future[None]] = {}
+        self._status_due = False
+        self._failing = False
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _make_client(self) -> paho.Client:
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        client.enable_logger(logging.getLogger("misto.edge.uplink.paho"))
+        if self.broker.username is not None:
+            client.username_pw_set(self.broker.username, self.broker.resolved_password())
+        if self.broker.use_tls:
+            client.tls_set_context(tls_context(self.broker))
+        client.max_inflight_messages_set(self._window)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_socket_register_write = _ignore_socket
+        client.connect_async(
+            self.broker.host, self.broker.port, keepalive=max(1, round(self.broker.keepalive)), clean_start=True
+        )
+        return client
+
+    def _status(self, state: GatewayState) -> bytes:
+        status = Status(
+            schema=1,
+            gateway=self.gateway_id,
+            state=state,
+            boot=self.boot,
+            at=self.clock.now(),
+            agent_version=self.agent_version,
+        )
+        return codec.encode(status)
+
+    # -- public API -----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._up.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._up.wait()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("uplink already started")
+        self._loop = asyncio.get_running_loop()
+        self._pump_task = asyncio.create_task(self._pump(), name="mqtt-pump")
+        self._thread = threading.Thread(target=self._network_main, name=f"misto-mqtt-{self.client_id}", daemon=True)
+        self._thread.start()
+        log.info("connecting to %s as %s", self.broker.url, self.client_id)
+
+    async def stop(self, *, drain_timeout: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        await self._drain(drain_timeout)
+        if self.connected:
+            await self._publish_status(GatewayState.OFFLINE, wait=True)
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+        self._stopping.set()
+        self._client.disconnect()
+        try:
+            await asyncio.wait_for(self._thread_done.wait(), THREAD_EXIT_TIMEOUT)
+        except TimeoutError:
+            log.error("MQTT network thread did not stop within %ss; abandoning the connection", THREAD_EXIT_TIMEOUT)
+            self._abort.set()
+            await asyncio.wait_for(self._thread_done.wait(), THREAD_EXIT_TIMEOUT)
+        self._thread.join(timeout=1.0)
+        if depth := self.buffer.depth():
+            log.warning("stopped with %d message(s) not acknowledged by the broker", depth)
+        log.info("disconnected from %s", self.broker.url)
+
+    async def _drain(self, within: float) -> None:
+        deadline = asyncio.get_running_loop().time() + within
+        while self.connected and self.buffer.depth() and asyncio.get_running_loop().time() < deadline:
+            self._wake.set()
+            await asyncio.sleep(0.05)
+
+    # -- the network thread ---------------------------------------------------------------------
+
+    def _network_main(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._connection()
+                except Exception as exc:  # a bug or an unexpected library error: report it and keep going
+                    log.exception("MQTT network thread: unexpected error")
+                    self._post(_ConnectFailed(f"unexpected {exc.__class__.__name__}: {exc}"))
+                if self._connected_at is not None and time.monotonic() - self._connected_at >= STABLE_CONNECTION:
+                    self._backoff.reset()
+                self._connected_at = None
+                if not self._stopping.is_set():
+                    self._stopping.wait(self._backoff.next_delay())
+        finally:
+            sock = self._client.socket()
+            if sock is not None:
+                sock.close()
+            self._post(_ThreadExited())
+
+    def _connection(self) -> None:
+        """One connection attempt and, if it succeeds, the connection's life."""
+        client = self._client
+        client.will_set(self.status_topic, self._status(GatewayState.OFFLINE), qos=1, retain=True)
+        try:
+            client.reconnect()
+        except OSError as exc:  # refused, unreachable, DNS, TLS handshake (ssl.SSLError is an OSError)
+            self._post(_ConnectFailed(f"{exc.__class__.__name__}: {exc}"))
+            return
+        if self._stopping.is_set():
+            client.disconnect()
+        while not self._abort.is_set():
+            rc = client.loop(timeout=LOOP_TIMEOUT)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or client.socket() is None:
+                return  # paho has reported the disconnect through on_disconnect
+
+    def _post(self, event: _Event) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._handle, event)
+        except RuntimeError:  # the event loop has closed: the agent is gone
+            log.debug("event after the event loop closed: %r", event)
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
+        if reason.is_failure:
+            self._post(_ConnectFailed(f"broker refused the connection: {reason}"))
+            return
+        self._connected_at = time.monotonic()
+        client.drop_out_messages()  # the pump republishes from the buffer instead
+        self._post(_Connected())
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
+        self._post(_Disconnected(str(reason)))
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
+        self._post(_Acked(mid, str(reason) if reason.is_failure else None))
+
+    # -- the event loop side --------------------------------------------------------------------
+
+    def _handle(self, event: _Event) -> None:
+        match event:
+            case _Connected():
+                self._link_up()
+            case _ConnectFailed(reason):
+                self.stats.connect_failures += 1
+                if not self._failing:
+                    log.warning("cannot connect to %s: %s; retrying with backoff", self.broker.url, reason)
+                else:
+                    log.debug("still cannot connect to %s: %s", self.broker.url, reason)
+                self._failing = True
+            case _Disconnected(reason):
+                self._link_down(reason)
+            case _Acked(mid, failure):
+                self._acknowledged(mid, failure)
+            case _ThreadExited():
+                self._up.clear()
+                self._thread_done.set()
+        self._wake.set()
+
+    def _link_up(self) -> None:
+        self.stats.connects += 1
+        self._generation += 1
+        self._inflight.clear()
+        self._status_mids.clear()
+        self._cursor = None
+        self._status_due = True
+        self._failing = False
+        self._up.set()
+        log.info("connected to %s as %s", self.broker.url, self.client_id)
+
+    def _link_down(self, reason: str) -> None:
+        if self._up.is_set():
+            self.stats.disconnects += 1
+            if not self._stopping.is_set():
+                log.warning("lost the connection to %s (%s); reconnecting", self.broker.url, reason)
+                self._failing = True
+        self._up.clear()
+
+    def _acknowledged(self, mid: int, failure: str | None) -> None:
+        if (status := self._status_mids.pop(mid, None)) is not None:
+            if failure is not None:
+                log.error("broker refused the status message: %s", failure)
+            if not status.done():
+                status.set_result(None)
+        elif (entry_id := self._inflight.pop(mid, None)) is not None:
+            if failure is None:
+                self._acked.append(entry_id)
+            else:
+                self._refused.append((entry_id, failure))
+
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._settle()
+                if self._status_due and self.connected:
+                    self._status_due = False
+                    await self._publish_status(GatewayState.ONLINE, wait=False)
+                await self._feed()
+            except Exception:  # e.g. a buffer that cannot be read: keep the uplink alive and try again
+                log.exception("MQTT uplink: error while publishing from the buffer; retrying in 1s")
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _settle(self) -> None:
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self.stats.acknowledged += await self.buffer.commit(acked)
+        if self._refused:
+            refused, self._refused = self._refused, []
+            for entry_id, reason in refused:
+                log.error("broker refused buffer entry %d for good (%s): rejected", entry_id, reason)
+            self.stats.rejected += await self.buffer.reject(entry_id for entry_id, _ in refused)
+
+    async def _feed(self) -> None:
+        while self.connected and len(self._inflight) < self._window:
+            generation = self._generation
+            entries = await self.buffer.peek(self._window - len(self._inflight), after=self._cursor)
+            if not entries or generation != self._generation or not self.connected:
+                return
+            for entry in entries:
+                info = self._client.publish(entry.message.topic, entry.message.payload, qos=1)
+                if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                    log.error("paho refused to queue %s: %s", entry.message.message_id, paho.error_string(info.rc))
+                    return
+                self._inflight[info.mid] = entry.id
+                self._cursor = entry.id
+                self.stats.published += 1
+
+    async def _publish_status(self, state: GatewayState, *, wait: bool) -> None:
+        info = self._client.publish(self.status_topic, self._status(state), qos=1, retain=True)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._status_mids[info.mid] = done
+        if wait:
+            try:
+                await asyncio.wait_for(done, STATUS_ACK_TIMEOUT)
+            except TimeoutError:
+                log.warning("no acknowledgement for the %s status within %ss", state, STATUS_ACK_TIMEOUT)
+
+
+def _ignore_socket(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """Registered as ``on_socket_register_write`` so that ``publish()`` only queues: the network
+    thread's ``loop()`` does every write (it is woken through paho's internal socket pair)."""
