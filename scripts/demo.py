@@ -193,7 +193,7 @@ def write_configs(args: argparse.Namespace, run_dir: Path) -> Plan:
         }
     operator_token = write_secret(run_dir / "operator.token", secrets.token_urlsafe(24))
     broker: dict[str, Any] = {"url": broker_url, "protocol": protocol}
-    edge_broker: dict[str, Any] = {"url": broker_url}
+    edge_broker: dict[str, Any] = {"url": broker_url, "protocol": protocol}
     if ingest_user:
         broker |= {"username": ingest_user, "password_file": str(ingest_pw)}
         edge_broker |= {"username": edge_user, "password_file": str(edge_pw)}

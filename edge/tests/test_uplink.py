@@ -218,6 +218,35 @@ async def test_wrong_password_keeps_retrying_and_stops_cleanly(mosquitto: Broker
     assert agent.uplink.stats.connects == 0
 
 
+async def test_a_broker_that_never_answers_connect_times_out_and_retries(caplog: pytest.LogCaptureFixture) -> None:
+    """A listener that accepts TCP and never sends CONNACK (an overloaded broker, or one that cannot
+    parse this MQTT version) must not hang the agent: each attempt ends after connect_timeout."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, LOOPBACK, 0)
+    port = server.sockets[0].getsockname()[1]
+    config = {
+        "gateway_id": "gw-test",
+        "broker": {"url": f"mqtt://{LOOPBACK}:{port}", "connect_timeout": "300ms",
+                   "reconnect_delay_min": 0.05, "reconnect_delay_max": 0.1},
+        "devices": [],
+    }  # fmt: skip
+    try:
+        async with Running(settings_from_data(config, env={})) as agent:
+            await until("two timed-out attempts", lambda: agent.uplink.stats.connect_failures >= 2)
+            assert len(accepted) >= 2
+            assert not agent.uplink.connected
+        assert "no CONNACK within 0.3s" in caplog.text
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 def run_agent_process(config: Path, tmp_path: Path) -> ManagedProcess:
     return ManagedProcess.start(
         [sys.executable, "-m", "misto.edge.cli", "run", str(config)], name="misto-edge", log_dir=tmp_path

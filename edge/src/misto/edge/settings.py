@@ -116,6 +116,10 @@ class BrokerSettings(_Model):
     keepalive: Duration = 60.0
     tls: TlsSettings | None = None
     max_inflight: StrictInt = Field(default=20, ge=1, le=1000, description="QoS 1 messages awaiting PUBACK")
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT version; 3.1.1 for brokers without MQTT 5 (e.g. the demo's embedded broker)"
+    )
+    connect_timeout: Duration = Field(default=10.0, description="How long to wait for the broker's CONNACK")
     reconnect_delay_min: Duration = 1.0
     reconnect_delay_max: Duration = 60.0
     _secret: SecretStr | None = PrivateAttr(default=None)

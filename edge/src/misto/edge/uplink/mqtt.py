@@ -108,6 +108,7 @@ class MqttUplink(Uplink):
         self._backoff = Backoff(
             initial=broker.reconnect_delay_min, maximum=broker.reconnect_delay_max, jitter=0.5, rng=jitter_source
         )
+        self._v5 = broker.protocol == "5"
         self._client = self._make_client()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -134,7 +135,7 @@ class MqttUplink(Uplink):
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
+            protocol=MQTTProtocolVersion.MQTTv5 if self._v5 else MQTTProtocolVersion.MQTTv311,
             reconnect_on_failure=False,
         )
         client.enable_logger(logging.getLogger("misto.edge.uplink.paho"))
@@ -147,9 +148,11 @@ class MqttUplink(Uplink):
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_socket_register_write = _ignore_socket
-        client.connect_async(
-            self.broker.host, self.broker.port, keepalive=max(1, round(self.broker.keepalive)), clean_start=True
-        )
+        keepalive = max(1, round(self.broker.keepalive))
+        if self._v5:
+            client.connect_async(self.broker.host, self.broker.port, keepalive=keepalive, clean_start=True)
+        else:
+            client.connect_async(self.broker.host, self.broker.port, keepalive=keepalive)
         return client
 
     def _status(self, state: GatewayState) -> bytes:
@@ -245,10 +248,19 @@ class MqttUplink(Uplink):
             return
         if self._stopping.is_set():
             client.disconnect()
+        connack_deadline = time.monotonic() + self.broker.connect_timeout
         while not self._abort.is_set():
             rc = client.loop(timeout=LOOP_TIMEOUT)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or client.socket() is None:
                 return  # paho has reported the disconnect through on_disconnect
+            if self._connected_at is None and time.monotonic() > connack_deadline:
+                # A broker that accepts TCP but never answers CONNECT (overloaded, or one that cannot parse
+                # this MQTT version) must not hang the gateway: give up on this attempt and back off.
+                self._post(_ConnectFailed(f"no CONNACK within {self.broker.connect_timeout:g}s"))
+                sock = client.socket()
+                if sock is not None:
+                    sock.close()
+                return
 
     def _post(self, event: _Event) -> None:
         loop = self._loop
