@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup demo test lint typecheck schema lock clean
+.PHONY: help setup demo test lint typecheck schema docs lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,8 +24,12 @@ lint:  ## ruff
 typecheck:  ## mypy --strict over all packages
 	$(VENV)/bin/mypy protocol/src edge/src firmware-sim/src cloud/src tests/fixtures
 
-schema:  ## regenerate the shipped JSON Schemas from the message types
-	$(PY) -m misto.protocol.schema --docs docs/protocol.md
+schema:  ## regenerate the shipped JSON Schemas from the message types, then the docs quoting them
+	$(PY) -m misto.protocol.schema
+	$(PY) scripts/sync_docs.py
+
+docs:  ## refresh the files quoted in docs/ (samples, schemas)
+	$(PY) scripts/sync_docs.py
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

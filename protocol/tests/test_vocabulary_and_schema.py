@@ -1,13 +1,8 @@
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
 from misto.protocol import schema, vocabulary
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 
 def test_check_reading() -> None:
@@ -33,10 +28,3 @@ def test_fiware_names_are_present() -> None:
 @pytest.mark.parametrize("name", list(schema.MESSAGES))
 def test_shipped_schema_matches_the_message_types(name: str) -> None:
     assert schema.shipped(name) == schema.render(name), "run `make schema` to regenerate"
-
-
-def test_docs_carry_the_current_telemetry_schema() -> None:
-    text = DOCS.read_text(encoding="utf-8")
-    match = re.search(r"<!-- telemetry-schema -->\n```json\n(.*?)```", text, re.DOTALL)
-    assert match, "docs/protocol.md lost its telemetry schema block"
-    assert match.group(1) == schema.render("telemetry"), "run `make schema` to refresh docs/protocol.md"

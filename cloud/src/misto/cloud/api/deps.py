@@ -1,0 +1,50 @@
+"""Dependencies of the routes, as ``Annotated`` aliases: ``store: StoreDep``."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from misto.cloud.api.state import ApiState
+from misto.cloud.storage.base import Store
+
+_bearer = HTTPBearer(auto_error=False, description="The operator token (api.operator_token)")
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.misto
+    return state
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+def get_store(state: StateDep) -> Store:
+    if state.store is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the store is not open")
+    return state.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def require_operator(
+    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """401 without a bearer token, 403 with a wrong one (or when no operator token is configured)."""
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "operator token required: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if state.operator_token is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "operator endpoints are disabled: set api.operator_token")
+    if not hmac.compare_digest(credentials.credentials.encode(), state.operator_token.encode()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid operator token")
+
+
+OperatorDep = Depends(require_operator)

@@ -1,0 +1,120 @@
+"""Response models of the HTTP API: the public shape, kept apart from the store's records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MetricReading(_Out):
+    metric: str = Field(examples=["pm25"])
+    value: float = Field(examples=[12.3])
+    unit: str = Field(examples=["ug/m3"])
+    ts: datetime
+
+
+class Device(_Out):
+    device: str = Field(examples=["aq-centre-01"])
+    gateway: str = Field(examples=["gw-kherson-001"])
+    last_seen: datetime = Field(description="Time of the device's newest reading")
+    readings: list[MetricReading] = Field(description="The latest reading of each metric")
+
+
+class Reading(_Out):
+    device: str
+    metric: str
+    value: float
+    unit: str
+    ts: datetime
+    gateway: str
+
+
+class Window(_Out):
+    start: datetime = Field(description="Start of the window; windows are aligned to the Unix epoch")
+    mean: float
+    min: float
+    max: float
+    count: int
+
+
+class Series(_Out):
+    device: str
+    metric: str
+    unit: str
+    gateway: str
+    from_: datetime = Field(serialization_alias="from")
+    to: datetime
+    every_s: float = Field(description="Window length in seconds")
+    windows: list[Window] = Field(description="Windows holding at least one reading, oldest first")
+
+
+class Gateway(_Out):
+    gateway: str
+    state: Literal["online", "offline"] | None = Field(description="None until a status message arrives")
+    boot: str | None
+    agent_version: str | None
+    status_at: datetime | None = Field(description="The gateway's time of its newest status message")
+    last_seen: datetime = Field(description="When the cloud last heard from the gateway")
+
+
+class DeadLetter(_Out):
+    id: int
+    received_at: datetime
+    topic: str
+    gateway: str | None
+    kind: str = Field(examples=["vocabulary"])
+    reason: str
+    field: str | None = Field(examples=["$.readings[2].unit"])
+    message_id: str | None
+    payload: str = Field(description="The raw payload: text if it is UTF-8, else base64")
+    payload_encoding: Literal["utf-8", "base64"]
+    payload_bytes: int
+
+
+class StoreCounts(_Out):
+    series: int
+    readings: int
+    messages: int
+    dead_letters: int
+    gateways: int
+
+
+class StoreHealth(_Out):
+    reachable: bool
+    error: str | None = None
+    counts: StoreCounts | None = None
+
+
+class IngesterHealth(_Out):
+    running: bool = Field(description="False when this process serves the API only")
+    connected: bool = False
+    messages_received: int = 0
+    telemetry_stored: int = 0
+    readings_stored: int = 0
+    duplicates: int = 0
+    decode_errors: int = 0
+    dead_letters: dict[str, int] = Field(default_factory=dict, description="Dead-lettered items by kind")
+    status_stored: int = 0
+    status_stale: int = 0
+    ignored: int = 0
+    acked: int = 0
+    store_retries: int = 0
+    internal_errors: int = 0
+    connects: int = 0
+    connection_failures: int = 0
+    last_message_at: datetime | None = None
+
+
+class Health(_Out):
+    status: Literal["ok", "degraded", "failing"] = Field(
+        description="failing: the store is unreachable (HTTP 503); degraded: the ingester is not connected"
+    )
+    version: str
+    store: StoreHealth
+    ingester: IngesterHealth

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import AwareDatetime
+
+from misto.cloud.api import models
+from misto.cloud.api.deps import StateDep, StoreDep
+from misto.cloud.api.params import auto_every, check_metric, parse_every, query_error, window_count
+
+router = APIRouter(prefix="/api/v1", tags=["series"])
+DEFAULT_SPAN = timedelta(hours=24)
+
+
+@router.get(
+    "/series",
+    response_model=models.Series,
+    summary="Mean, min, max and count of one device's metric per time window",
+    responses={404: {"description": "No such series"}, 422: {"description": "A parameter is invalid (named in loc)"}},
+)
+async def series(
+    *,
+    store: StoreDep,
+    state: StateDep,
+    device: Annotated[str, Query(min_length=1, max_length=128)],
+    metric: Annotated[str, Query(min_length=1, max_length=64)],
+    from_: Annotated[
+        AwareDatetime | None, Query(alias="from", description="RFC 3339 start (inclusive); default: 24 h before to")
+    ] = None,
+    to: Annotated[AwareDatetime | None, Query(description="RFC 3339 end (exclusive); default: now")] = None,
+    every: Annotated[
+        str | None,
+        Query(description="Window: 30s, 5m, 1h, 1d or seconds; default: chosen for about 500 windows at most"),
+    ] = None,
+) -> models.Series:
+    check_metric(metric)
+    end = to.astimezone(UTC) if to is not None else datetime.now(UTC)
+    start = from_.astimezone(UTC) if from_ is not None else end - DEFAULT_SPAN
+    if end <= start:
+        query_error("to", f"to ({end.isoformat()}) must be after from ({start.isoformat()})", to)
+    span = end - start
+    window = parse_every(every) if every is not None else auto_every(span)
+    limit = state.settings.api.max_series_windows
+    count = window_count(span, window)
+    if count > limit:
+        query_error(
+            "every",
+            f"{count} windows of {window} between from and to exceed the limit of {limit}: "
+            "use a longer every or a shorter range",
+            every,
+        )
+    found = await store.series(device, metric, start, end, window)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no series for device {device!r} and metric {metric!r}")
+    return models.Series(
+        device=found.device,
+        metric=found.metric,
+        unit=found.unit,
+        gateway=found.gateway,
+        from_=start,
+        to=end,
+        every_s=window.total_seconds(),
+        windows=[models.Window(start=w.start, mean=w.mean, min=w.min, max=w.max, count=w.count) for w in found.windows],
+    )

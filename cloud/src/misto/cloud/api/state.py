@@ -1,0 +1,17 @@
+"""What the routes share, kept on ``app.state.misto`` (no module-level state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from misto.cloud.ingest.stats import IngestStats
+from misto.cloud.settings import CloudSettings
+from misto.cloud.storage.base import Store
+
+
+@dataclass
+class ApiState:
+    settings: CloudSettings
+    store: Store | None
+    ingest: IngestStats | None  # None: no ingester runs in this process
+    operator_token: str | None

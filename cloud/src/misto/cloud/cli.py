@@ -1,0 +1,118 @@
+"""``misto-cloud``: run the cloud service or check its configuration.
+
+Exit codes: 0 success, 1 a part of the service failed at run time, 2 invalid configuration or
+usage (every configuration error is listed on stderr with its key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from misto.cloud import __version__
+from misto.cloud.errors import CloudError, ConfigError
+from misto.cloud.service import CloudService, ServiceUrls
+from misto.cloud.settings import CloudSettings, LogLevel, load_settings
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+app = typer.Typer(
+    name="misto-cloud",
+    help="Misto cloud: MQTT ingester, reading store and HTTP API.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML settings file (see config/misto-cloud.sample.yaml); MISTO_* variables override it.",
+        dir_okay=False,
+    ),
+]
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    embedded_broker: Annotated[
+        bool, typer.Option("--embedded-broker", help="Run the in-process MQTT broker (embedded_broker.enabled).")
+    ] = False,
+) -> None:
+    """Run the ingester and the HTTP API (and the embedded broker if enabled) until SIGINT/SIGTERM."""
+    overrides: dict[str, Any] = {"embedded_broker": {"enabled": True}} if embedded_broker else {}
+    settings = _load(config, overrides)
+    _setup_logging(settings.log_level)
+    try:
+        asyncio.run(_serve(settings))
+    except CloudError as exc:
+        typer.echo(f"misto-cloud: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+    typer.echo("misto-cloud: stopped")
+
+
+@app.command("check-config")
+def check_config(
+    file: Annotated[Path, typer.Argument(help="YAML settings file to check.", dir_okay=False)],
+) -> None:
+    """Validate a settings file (with the MISTO_* environment applied); exit 2 listing every error."""
+    settings = _load(file, {})
+    broker = settings.broker
+    embedded = settings.embedded_broker
+    typer.echo(f"{file}: OK")
+    typer.echo(f"  broker: {broker.url} as {broker.username or '(anonymous)'}, client id {broker.client_id}")
+    if embedded.enabled:
+        typer.echo(f"  embedded broker: mqtt://{embedded.host}:{embedded.port}, {len(embedded.users)} user(s)")
+    typer.echo(f"  store: {settings.store.backend} at {settings.store.path}")
+    token = "set" if settings.api.operator_token_value() else "not set (dead letters disabled)"
+    typer.echo(f"  api: http://{settings.api.host}:{settings.api.port}, operator token {token}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _load(config: Path | None, overrides: dict[str, Any]) -> CloudSettings:
+    try:
+        return load_settings(config, overrides=overrides)
+    except ConfigError as exc:
+        typer.echo(f"misto-cloud: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _setup_logging(level: LogLevel) -> None:
+    logging.basicConfig(
+        level=level.value.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if level is not LogLevel.DEBUG:
+        for noisy in ("amqtt", "transitions", "misto.cloud.ingest.mqtt.paho"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _serve(settings: CloudSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def ready(urls: ServiceUrls) -> None:
+        for line in urls.lines():
+            typer.echo(line)
+
+    await CloudService(settings).run(stop, on_ready=ready)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,408 @@
+"""The MQTT subscriber adapter: the only module of misto.cloud that imports paho-mqtt.
+
+- Persistent session: MQTT 5 with ``clean_start=False`` and a session expiry (or MQTT 3.1.1 with
+  ``clean_session=False``), QoS 1 subscriptions, ``manual_ack=True``: the broker keeps what it
+  sent until :meth:`MqttSubscriber.ack` is called, which the ingester does after the store has
+  committed. Unacknowledged messages come back (DUP set) after a reconnect.
+- paho's network thread hands each message to the asyncio loop with ``call_soon_threadsafe``;
+  at most ``queue_size`` messages wait there. When the queue is full the network thread waits,
+  so the broker holds the rest (backpressure, nothing dropped).
+- A supervisor task connects and reconnects with capped exponential backoff and jitter, forever.
+  It logs the switch to failure and the recovery once each, and counts both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from misto.cloud.ingest.backoff import backoff_delay
+from misto.cloud.ingest.inbound import InboundMessage
+from misto.cloud.ingest.stats import IngestStats
+from misto.cloud.settings import BrokerSettings, MqttVersion
+
+log = logging.getLogger(__name__)
+
+_HANDOFF_POLL_S = 0.25
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+
+
+class _QuietNormalDisconnect(logging.Filter):
+    """paho logs an error each time its network thread ends after a disconnect; that is normal here
+    (the supervisor reconnects and logs what matters), so it is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
+
+
+_PAHO_LOG.addFilter(_QuietNormalDisconnect())
+_STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberConfig:
+    """Where and how to connect; usually :meth:`from_settings`."""
+
+    host: str
+    port: int
+    client_id: str
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    protocol: MqttVersion = MqttVersion.V5
+    session_expiry_s: int = 7 * 24 * 3600
+    keepalive_s: int = 30
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    connect_timeout_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, broker: BrokerSettings) -> SubscriberConfig:
+        return cls(
+            host=broker.host,
+            port=broker.port,
+            client_id=broker.client_id,
+            username=broker.username,
+            password=broker.password_value(),
+            tls=broker.tls,
+            ca_file=broker.ca_file,
+            protocol=broker.protocol,
+            session_expiry_s=broker.session_expiry_s,
+            keepalive_s=broker.keepalive_s,
+            reconnect_min_s=broker.reconnect_min_s,
+            reconnect_max_s=broker.reconnect_max_s,
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+class MqttSubscriber:
+    """A :class:`misto.cloud.ingest.MessageSource` fed by a broker.
+
+    Use as ``async with MqttSubscriber(...) as source:``; :meth:`start` returns at once and the
+    connection is made (and remade) in the background. ``subscriptions`` are topic filters,
+    subscribed with QoS 1 at every connect.
+    """
+
+    def __init__(
+        self,
+        config: SubscriberConfig,
+        subscriptions: Sequence[str],
+        *,
+        queue_size: int = 1000,
+        stats: IngestStats | None = None,
+    ) -> None:
+        if not subscriptions:
+            raise ValueError("at least one subscription is needed")
+        self.config = config
+        self.subscriptions = tuple(subscriptions)
+        self.stats = stats if stats is not None else IngestStats()
+        self._slots = threading.BoundedSemaphore(queue_size)
+        self._queue: asyncio.Queue[InboundMessage] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: paho.Client | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._session_ended = asyncio.Event()
+        self._connected_event = asyncio.Event()
+        self._stop_event = asyncio.Event()
+        self._generation = 0
+        self._session_ok = False
+        self._paused = False
+        self._failing_since: float | None = None
+        self.last_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> MqttSubscriber:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._supervisor is not None:
+            raise RuntimeError("subscriber already started")
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misto-mqtt-connect")
+        self._supervisor = asyncio.create_task(self._supervise(), name="misto-mqtt-supervisor")
+
+    def pause(self) -> None:
+        """Stop handing over new messages (they stay with the broker, unacknowledged)."""
+        self._paused = True
+
+    async def stop(self) -> None:
+        """Disconnect, keeping the broker session: unacknowledged messages are delivered next time."""
+        if self._supervisor is None or self._stop_event.is_set():
+            return
+        self.pause()
+        self._stop_event.set()
+        client = self._client
+        if client is not None and client.is_connected():
+            client.disconnect()  # queued after the acks already sent; paho's thread flushes both
+        else:
+            self._session_ended.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._supervisor), timeout=_STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("MQTT subscriber did not stop within %.0fs; closing the socket", _STOP_TIMEOUT_S)
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        assert self._executor is not None
+        if client is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, client.loop_stop)
+        self._client = None
+        self._executor.shutdown(wait=True)
+        self._set_connected(connected=False)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected_event.is_set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """True once subscribed to the broker; False if ``timeout_s`` passed first."""
+        try:
+            await asyncio.wait_for(self._connected_event.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- MessageSource -----------------------------------------------------------------------
+
+    async def get(self) -> InboundMessage:
+        message = await self._queue.get()
+        self._slots.release()
+        return message
+
+    def get_nowait(self) -> InboundMessage | None:
+        try:
+            message = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        self._slots.release()
+        return message
+
+    def ack(self, message: InboundMessage) -> None:
+        client = self._client
+        if message.qos == 0:
+            return
+        if client is None or message.generation != self._generation:
+            log.debug("not acknowledging mid %d of an earlier session; the broker redelivers it", message.mid)
+            return
+        rc = client.ack(message.mid, message.qos)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.debug("acknowledging mid %d failed (%s); the broker redelivers it", message.mid, paho.error_string(rc))
+
+    # -- connection supervisor (event loop) --------------------------------------------------
+
+    def _new_client(self) -> paho.Client:
+        cfg = self.config
+        v5 = cfg.protocol is MqttVersion.V5
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            clean_session=None if v5 else False,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            reconnect_on_failure=False,
+            manual_ack=True,
+        )
+        client.enable_logger(_PAHO_LOG)
+        client.connect_timeout = cfg.connect_timeout_s
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls:
+            client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file is not None else None)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    async def _supervise(self) -> None:
+        """Connect, wait for the session to end, back off, repeat. Each attempt uses a new paho
+        client (its sockets are closed with it), so nothing of a lost session is reused."""
+        loop = asyncio.get_running_loop()
+        assert self._executor is not None
+        executor = self._executor
+        attempt = 0
+        while not self._stop_event.is_set():
+            self._session_ended.clear()
+            self._session_ok = False
+            self._generation += 1
+            client = self._client = self._new_client()
+            try:
+                await loop.run_in_executor(executor, self._open_socket, client)
+            except (OSError, ValueError) as exc:
+                self._client = None
+                attempt += 1
+                self._connection_failed(f"cannot connect: {exc}")
+                await self._pause_before_retry(attempt)
+                continue
+            if self._stop_event.is_set():
+                client.disconnect()
+                break
+            client.loop_start()
+            await self._session_ended.wait()
+            await loop.run_in_executor(executor, client.loop_stop)
+            if self._stop_event.is_set():
+                break
+            self._client = None
+            # After a session that worked, retry soon; after a refusal, back off further.
+            attempt = 1 if self._session_ok else attempt + 1
+            await self._pause_before_retry(attempt)
+
+    def _open_socket(self, client: paho.Client) -> None:
+        cfg = self.config
+        if cfg.protocol is MqttVersion.V5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = cfg.session_expiry_s
+            client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False, properties=properties)
+        else:
+            client.connect(cfg.host, cfg.port, cfg.keepalive_s)
+
+    async def _pause_before_retry(self, attempt: int) -> None:
+        delay = backoff_delay(attempt, base_s=self.config.reconnect_min_s, cap_s=self.config.reconnect_max_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), timeout=delay)
+
+    def _connection_failed(self, reason: str) -> None:
+        self.last_error = reason
+        self.stats.connection_failures += 1
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+            log.warning("MQTT broker %s: %s; retrying with backoff", self.config.address, reason)
+        else:
+            log.debug("MQTT broker %s: %s (failure %d)", self.config.address, reason, self.stats.connection_failures)
+
+    def _set_connected(self, *, connected: bool) -> None:
+        self.stats.connected = connected
+        if connected:
+            self._connected_event.set()
+        else:
+            self._connected_event.clear()
+
+    # -- paho callbacks (paho's network thread) -----------------------------------------------
+
+    def _call_in_loop(self, callback: Callable[..., None], *args: object) -> None:
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: the process is going down
+            log.debug("event loop closed; dropping a callback from the MQTT thread")
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._call_in_loop(self._refused, str(reason_code))
+            return
+        self._session_ok = True
+        v5 = self.config.protocol is MqttVersion.V5
+        if v5:
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+            result, _ = client.subscribe([(topic, options) for topic in self.subscriptions])
+        else:
+            result, _ = client.subscribe([(topic, 1) for topic in self.subscriptions])
+        self._call_in_loop(self._session_started, flags.session_present)
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._call_in_loop(self._subscribe_failed, paho.error_string(result))
+            client.disconnect()  # start over: a session without its subscriptions is no use
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        pairs = zip(self.subscriptions, reason_codes, strict=False)
+        failed = [f"{topic}: {code}" for topic, code in pairs if code.is_failure]
+        if failed:
+            self._call_in_loop(self._subscribe_failed, "; ".join(failed))
+        self._call_in_loop(self._subscribed)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._call_in_loop(self._disconnected, str(reason_code))
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        inbound = InboundMessage(
+            topic=msg.topic,
+            payload=bytes(msg.payload),
+            mid=msg.mid,
+            qos=msg.qos,
+            retain=bool(msg.retain),
+            duplicate=bool(msg.dup),
+            received_at=datetime.now(UTC),
+            generation=self._generation,
+        )
+        while not self._slots.acquire(timeout=_HANDOFF_POLL_S):
+            if self._paused:
+                return  # not acknowledged: the broker keeps it
+        if self._paused:
+            self._slots.release()
+            return
+        self._call_in_loop(self._queue.put_nowait, inbound)
+
+    # -- the same events, back on the event loop ------------------------------------------------
+
+    def _session_started(self, session_present: bool) -> None:
+        self.stats.connects += 1
+        self.last_error = None
+        if self._failing_since is not None:
+            log.info("MQTT broker %s reachable again after %.1fs; subscribed (session present: %s)",
+                     self.config.address, time.monotonic() - self._failing_since, session_present)  # fmt: skip
+            self._failing_since = None
+        else:
+            log.info("connected to MQTT broker %s as %s (session present: %s)",
+                     self.config.address, self.config.client_id, session_present)  # fmt: skip
+
+    def _subscribed(self) -> None:
+        self._set_connected(connected=True)
+
+    def _refused(self, reason: str) -> None:
+        self._connection_failed(f"the broker refused the connection: {reason} (check broker.username/password)")
+
+    def _subscribe_failed(self, reason: str) -> None:
+        self.stats.subscribe_failures += 1
+        log.error("MQTT subscription refused by %s: %s", self.config.address, reason)
+
+    def _disconnected(self, reason: str) -> None:
+        was_connected = self.connected
+        self._set_connected(connected=False)
+        if was_connected and not self._stop_event.is_set():
+            self._connection_failed(f"connection lost: {reason}")
+        self._session_ended.set()

@@ -1,0 +1,409 @@
+"""Typed settings of the cloud service, checked at start-up with every error reported at once.
+
+Sources, highest priority first: keyword overrides (the CLI's flags), environment variables
+(``MISTO_`` prefix, ``__`` between levels: ``MISTO_BROKER__PASSWORD``), an optional YAML file,
+then the defaults below. ``config/misto-cloud.sample.yaml`` documents every key.
+
+Relative paths (``store.path``, ``*_file``) are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from misto.cloud.errors import ConfigError, SettingError
+from misto.protocol import topics
+
+#: Values that a sample or a tutorial puts where a secret goes; refused everywhere.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "changethis",
+        "changeit",
+        "replaceme",
+        "password",
+        "passw0rd",
+        "secret",
+        "default",
+        "example",
+        "admin",
+        "test",
+        "todo",
+        "xxx",
+        "123456",
+        "12345678",
+    }
+)
+MIN_TOKEN_LENGTH = 16
+DEFAULT_MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def check_secret(value: str, what: str) -> str:
+    """Return ``value`` if it can be a real secret; raise :class:`ValueError` saying why not.
+
+    The message never repeats the secret itself.
+    """
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    squashed = "".join(ch for ch in value.lower() if ch.isalnum())
+    if squashed in PLACEHOLDER_SECRETS or "changeme" in squashed or (value.startswith("<") and value.endswith(">")):
+        raise ValueError(f"{what} is a placeholder value; set a real secret")
+    return value
+
+
+def read_secret_file(path: Path) -> str:
+    """The secret in ``path``: its text without the trailing newline(s)."""
+    return path.read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def _check_secret_file(path: Path | None, what: str) -> Path | None:
+    if path is None:
+        return None
+    try:
+        secret = read_secret_file(path)
+    except FileNotFoundError:
+        raise ValueError(f"file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
+    check_secret(secret, f"the {what} in {str(path)!r}")
+    return path
+
+
+def _resolve_secret(value: SecretStr | None, file: Path | None) -> str | None:
+    if value is not None:
+        return value.get_secret_value()
+    if file is not None:
+        return read_secret_file(file)
+    return None
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttVersion(StrEnum):
+    V5 = "5"
+    V311 = "3.1.1"
+
+
+class BrokerSettings(_Section):
+    """The MQTT broker the ingester subscribes to."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    client_id: str = Field(default="misto-cloud-ingester", pattern=_NAME_PATTERN)
+    share_group: str | None = None
+    protocol: MqttVersion = MqttVersion.V5
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0, le=2**32 - 1)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in DEFAULT_MQTT_PORTS:
+            raise ValueError(f"must start with mqtt:// or mqtts:// (mqtts for TLS), got {url!r}")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("put credentials in broker.username and broker.password, not in the URL")
+        if not parts.hostname:
+            raise ValueError(f"has no host: {url!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"has an invalid port: {url!r}") from None
+        if port == 0:
+            raise ValueError(f"port must be 1-65535: {url!r}")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError(f"must be just mqtt[s]://host:port, got {url!r}")
+        return url
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value(), "password")
+        return value
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_file(cls, value: Path | None) -> Path | None:
+        return _check_secret_file(value, "password")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {str(value)!r} does not exist")
+        return value
+
+    @field_validator("share_group")
+    @classmethod
+    def _share_group(cls, value: str | None) -> str | None:
+        if value is not None:
+            topics.subscription(topics.Channel.TELEMETRY, share_group=value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set either password or password_file, not both")
+        has_password = self.password is not None or self.password_file is not None
+        if self.username is not None and not has_password:
+            raise ValueError("password (or password_file) is required when username is set")
+        if self.username is None and has_password:
+            raise ValueError("username is required when a password is set")
+        if self.ca_file is not None and not self.tls:
+            raise ValueError("ca_file is only used with an mqtts:// url")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or DEFAULT_MQTT_PORTS[parts.scheme]
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+    def password_value(self) -> str | None:
+        """The password from ``password`` or ``password_file`` (read now)."""
+        return _resolve_secret(self.password, self.password_file)
+
+
+class IngestSettings(_Section):
+    """How received messages are buffered and handled."""
+
+    queue_size: int = Field(default=1000, ge=1, le=100_000)
+    shutdown_drain_s: float = Field(default=10.0, ge=0, le=300)
+    store_retry_max_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+class SqliteStoreSettings(_Section):
+    """The embedded SQLite store (issue 4 adds ``influx`` as a second backend)."""
+
+    backend: Literal["sqlite"] = "sqlite"
+    path: Path = Path("./misto.db")
+    dedup_retention_days: int = Field(default=30, ge=1, le=3650)
+
+
+class ApiSettings(_Section):
+    """The HTTP API and the public page."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    operator_token: SecretStr | None = None
+    operator_token_file: Path | None = None
+    max_series_windows: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    @field_validator("operator_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _check_token(value.get_secret_value(), "operator_token")
+        return value
+
+    @field_validator("operator_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if _check_secret_file(value, "operator token") is not None:
+            assert value is not None
+            _check_token(read_secret_file(value), f"the operator token in {str(value)!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Self:
+        if self.operator_token is not None and self.operator_token_file is not None:
+            raise ValueError("set either operator_token or operator_token_file, not both")
+        return self
+
+    def operator_token_value(self) -> str | None:
+        return _resolve_secret(self.operator_token, self.operator_token_file)
+
+
+def _check_token(token: str, what: str) -> None:
+    check_secret(token, what)
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{what} must be at least {MIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 24`)")
+
+
+class BrokerRole(StrEnum):
+    """What an embedded-broker account may do (see :mod:`misto.cloud.embedded_broker`)."""
+
+    GATEWAY = "gateway"  # publish its own edge→cloud topics, read its own config/cmd; username = gateway id
+    INGESTER = "ingester"  # read every gateway's edge→cloud topics, publish config/cmd
+    ADMIN = "admin"  # read and write everything under misto/
+
+
+class EmbeddedUser(_Section):
+    username: str = Field(pattern=_NAME_PATTERN)
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    role: BrokerRole = BrokerRole.GATEWAY
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value(), "password")
+        return value
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_file(cls, value: Path | None) -> Path | None:
+        return _check_secret_file(value, "password")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password or password_file")
+        if self.role is BrokerRole.GATEWAY:
+            topics.check_gateway_id(self.username)
+        return self
+
+    def password_value(self) -> str:
+        secret = _resolve_secret(self.password, self.password_file)
+        assert secret is not None
+        return secret
+
+
+class EmbeddedBrokerSettings(_Section):
+    """An in-process MQTT 3.1.1 broker for demos and single-machine installs."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=0, le=65535)
+    users: list[EmbeddedUser] = Field(default_factory=list)
+
+    @field_validator("users")
+    @classmethod
+    def _unique(cls, users: list[EmbeddedUser]) -> list[EmbeddedUser]:
+        seen: dict[str, int] = {}
+        for index, user in enumerate(users):
+            if user.username in seen:
+                first = seen[user.username]
+                raise ValueError(f"username {user.username!r} appears twice (users[{first}] and users[{index}])")
+            seen[user.username] = index
+        return users
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+_FILE_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("misto_cloud_file_data", default=None)
+
+
+class CloudSettings(BaseSettings):
+    """Everything ``misto-cloud serve`` needs. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="MISTO_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    store: SqliteStoreSettings = Field(default_factory=SqliteStoreSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    embedded_broker: EmbeddedBrokerSettings = Field(default_factory=EmbeddedBrokerSettings)
+    log_level: LogLevel = LogLevel.INFO
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        file_source = InitSettingsSource(settings_cls, init_kwargs=dict(_FILE_DATA.get() or {}))
+        return (init_settings, env_settings, file_source)
+
+    @model_validator(mode="after")
+    def _embedded_broker_limits(self) -> Self:
+        if self.embedded_broker.enabled and self.broker.share_group is not None:
+            raise ValueError(
+                "broker.share_group needs MQTT 5 shared subscriptions, which the embedded broker "
+                "(MQTT 3.1.1) lacks: unset broker.share_group or disable embedded_broker"
+            )
+        return self
+
+
+def load_settings(config_file: Path | None = None, *, overrides: Mapping[str, Any] | None = None) -> CloudSettings:
+    """Settings from ``overrides``, the environment and ``config_file``; :class:`ConfigError` lists every problem."""
+    source = str(config_file) if config_file is not None else "environment"
+    data = read_config_file(config_file) if config_file is not None else {}
+    token = _FILE_DATA.set(data)
+    try:
+        return CloudSettings(**dict(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(setting_errors(exc), source=source) from None
+    finally:
+        _FILE_DATA.reset(token)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([SettingError(str(path), "config file does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([SettingError(str(path), f"cannot read config file: {exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([SettingError(where, f"invalid YAML: {problem}")]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
+        raise ConfigError([SettingError(str(path), "the top level must be a mapping of section names")])
+    return data
+
+
+def setting_errors(exc: ValidationError) -> list[SettingError]:
+    return [SettingError(_loc_path(err["loc"]), _message(err["type"], err["msg"])) for err in exc.errors()]
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "(settings)"
+
+
+def _message(kind: str, message: str) -> str:
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling against config/misto-cloud.sample.yaml)"
+    if kind == "missing":
+        return "required"
+    if kind == "string_pattern_mismatch" and _NAME_PATTERN in message:
+        return "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")

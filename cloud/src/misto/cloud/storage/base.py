@@ -1,0 +1,173 @@
+"""The :class:`Store` interface and the records it takes and returns.
+
+Every backend (SQLite now, InfluxDB next) implements the same async protocol and passes the same
+shared test suite. Records are plain frozen dataclasses with UTC datetimes; the API maps them to
+its own response models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from misto.protocol import GatewayState, Reading
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch (floor), exact for any aware datetime."""
+    return (moment - EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+class DeadLetterKind(StrEnum):
+    """Why a message or a reading was not stored."""
+
+    TOPIC = "topic"  # the topic does not follow misto/v1/<gateway>/<channel>
+    OVERSIZE = "oversize"  # payload larger than misto.protocol.MAX_PAYLOAD_BYTES
+    DECODE = "decode"  # invalid JSON or a field of the wrong type / missing / unknown
+    SCHEMA = "schema"  # a schema version this ingester does not read
+    GATEWAY_MISMATCH = "gateway_mismatch"  # the payload's gateway is not the topic's gateway
+    VOCABULARY = "vocabulary"  # unknown metric, wrong unit or value outside the physical range
+    INTERNAL = "internal"  # a bug in the ingester; the message is kept here rather than lost
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Something the ingester could not store, kept with the raw bytes for an operator."""
+
+    received_at: datetime
+    topic: str
+    kind: DeadLetterKind
+    reason: str
+    payload: bytes
+    gateway: str | None = None
+    field: str | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    id: int
+    letter: DeadLetter
+
+
+@dataclass(frozen=True, slots=True)
+class LatestReading:
+    device: str
+    metric: str
+    value: float
+    unit: str
+    ts: datetime
+    gateway: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device with the latest reading of each of its metrics."""
+
+    device: str
+    gateway: str
+    last_seen: datetime
+    readings: tuple[LatestReading, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesWindow:
+    """Aggregate of the readings in ``[start, start + every)``; windows align to the epoch."""
+
+    start: datetime
+    mean: float
+    min: float
+    max: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    device: str
+    metric: str
+    unit: str
+    gateway: str
+    windows: tuple[SeriesWindow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    gateway: str
+    state: GatewayState | None  # None: heard telemetry, never a status message
+    boot: str | None
+    agent_version: str | None
+    status_at: datetime | None  # the gateway's own time of its last status message
+    last_seen: datetime  # when the cloud last heard from it (status or telemetry)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    series: int
+    readings: int
+    messages: int
+    dead_letters: int
+    gateways: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where readings, dead letters and gateway status live. All methods are coroutines;
+    implementations never block the event loop. Errors are :class:`misto.cloud.errors.StoreError`."""
+
+    async def write_batch(
+        self,
+        message_id: str,
+        gateway: str,
+        readings: Sequence[Reading],
+        *,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> bool:
+        """Store one message's good readings and its per-reading dead letters atomically.
+
+        Returns False, writing nothing, if ``message_id`` was stored before (a redelivery).
+        A reading whose series and timestamp are already stored is not stored twice.
+        """
+        ...
+
+    async def dead_letter(self, letter: DeadLetter) -> None: ...
+
+    async def latest(self, device: str | None = None, metric: str | None = None) -> list[LatestReading]: ...
+
+    async def devices(self) -> list[DeviceInfo]: ...
+
+    async def series(self, device: str, metric: str, start: datetime, end: datetime, every: timedelta) -> Series | None:
+        """Windows over ``[start, end)`` that hold readings; None if the series does not exist."""
+        ...
+
+    async def dead_letters(self, limit: int, gateway: str | None = None) -> list[StoredDeadLetter]:
+        """Newest first."""
+        ...
+
+    async def counts(self) -> StoreCounts: ...
+
+    async def set_gateway_status(
+        self,
+        gateway: str,
+        state: GatewayState,
+        *,
+        boot: str,
+        at: datetime,
+        agent_version: str,
+        received_at: datetime,
+    ) -> bool:
+        """Record a status message; False (nothing changed) if a newer status is already stored."""
+        ...
+
+    async def gateways(self) -> list[GatewayStatus]: ...
+
+    async def close(self) -> None: ...

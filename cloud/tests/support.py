@@ -1,0 +1,171 @@
+"""Helpers of the cloud tests (imported as ``cloud.tests.support``): deadline-bound waits, message
+builders, a gateway-side MQTT publisher (paho, as the edge agent uses) and a running ingester."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from misto.cloud.ingest import Ingester, IngestStats
+from misto.cloud.ingest.mqtt import MqttSubscriber, SubscriberConfig
+from misto.cloud.settings import MqttVersion
+from misto.cloud.storage.sqlite import SqliteStore
+from misto.protocol import Channel, Reading, Telemetry, codec, topics
+
+T = TypeVar("T")
+DEADLINE_S = 10.0
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], *, what: str, deadline_s: float = DEADLINE_S) -> T:
+    """Await ``check()`` until it returns something truthy; fail after ``deadline_s`` naming ``what``."""
+    deadline = time.monotonic() + deadline_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {deadline_s}s waiting for {what} (last: {last!r})")
+
+
+def telemetry(
+    gateway: str = "gw-test",
+    *,
+    seq: int = 1,
+    boot: str = "boot1",
+    readings: list[Reading] | None = None,
+    at: datetime = T0,
+) -> Telemetry:
+    return Telemetry(
+        schema=1,
+        gateway=gateway,
+        boot=boot,
+        seq=seq,
+        sent_at=at,
+        readings=readings
+        if readings is not None
+        else [Reading("aq-1", "pm25", 12.5, "ug/m3", at), Reading("aq-1", "temperature", 21.25, "Cel", at)],
+    )
+
+
+class Gateway:
+    """A gateway-side MQTT client: connects with a password and publishes with QoS 1, waiting for PUBACK."""
+
+    def __init__(self, host: str, port: int, username: str | None, password: str | None, *, v5: bool = True) -> None:
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{username}-{uuid.uuid4().hex[:8]}",
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            reconnect_on_failure=False,  # a test gateway that lost its broker just stops
+        )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.connack: ReasonCode | None = None
+        self.suback: list[ReasonCode] = []
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.connect(host, port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_connect(self, client: paho.Client, userdata: object, flags: object, rc: ReasonCode, props: object) -> None:
+        self.connack = rc
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: object, mid: int, codes: list[ReasonCode], props: object
+    ) -> None:
+        self.suback = codes
+
+    def wait_connack(self, deadline_s: float = DEADLINE_S) -> ReasonCode:
+        deadline = time.monotonic() + deadline_s
+        while self.connack is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("no CONNACK from the broker")
+            time.sleep(0.01)
+        return self.connack
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        if self.wait_connack().is_failure:
+            raise AssertionError(f"gateway connection refused: {self.connack}")
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=DEADLINE_S)
+        assert info.is_published(), f"no PUBACK for {topic}"
+
+    def send(self, message: Telemetry, *, topic_gateway: str | None = None) -> None:
+        self.publish(topics.build(topic_gateway or message.gateway, Channel.TELEMETRY), codec.encode(message))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@dataclass
+class RunningIngester:
+    store: SqliteStore
+    subscriber: MqttSubscriber
+    ingester: Ingester
+    stats: IngestStats
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.subscriber.pause()
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.ingester.finish(5.0)
+        await self.subscriber.stop()
+
+
+def subscriber_config(
+    host: str,
+    port: int,
+    username: str | None,
+    password: str | None,
+    *,
+    client_id: str | None = None,
+    protocol: MqttVersion = MqttVersion.V5,
+) -> SubscriberConfig:
+    return SubscriberConfig(
+        host=host,
+        port=port,
+        client_id=client_id or f"ingester-{uuid.uuid4().hex[:8]}",
+        username=username,
+        password=password,
+        protocol=protocol,
+        session_expiry_s=300,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.5,
+        connect_timeout_s=2.0,
+    )
+
+
+async def start_ingester(
+    store: SqliteStore,
+    config: SubscriberConfig,
+    *,
+    wrap: Callable[[MqttSubscriber], object] | None = None,
+    queue_size: int = 100,
+) -> RunningIngester:
+    stats = IngestStats()
+    subscriber = MqttSubscriber(
+        config,
+        [topics.subscription(Channel.TELEMETRY), topics.subscription(Channel.STATUS)],
+        queue_size=queue_size,
+        stats=stats,
+    )
+    source = wrap(subscriber) if wrap is not None else subscriber
+    ingester = Ingester(store, source, stats=stats, retry_min_s=0.05, retry_max_s=0.5)  # type: ignore[arg-type]
+    await subscriber.start()
+    if not await subscriber.wait_connected(DEADLINE_S):
+        await subscriber.stop()
+        raise AssertionError(f"ingester did not connect: {subscriber.last_error}")
+    task = asyncio.create_task(ingester.run())
+    return RunningIngester(store, subscriber, ingester, stats, task)
