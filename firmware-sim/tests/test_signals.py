@@ -171,3 +171,16 @@ def test_signals_are_clamped_to_the_sensor_range() -> None:
     values = [signals.sample(at(WEDNESDAY, h))["pm25"] for h in range(24 * 30)]
     assert min(values) == 0.0
     assert max(values) == 10.0
+
+
+def test_scaled_clock_starts_at_start_on_first_call_then_runs_scaled() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from misto.sim.clock import ScaledClock
+
+    ticks = iter([100.0, 105.0, 107.5])
+    start = datetime(2025, 6, 4, 5, tzinfo=UTC)
+    clock = ScaledClock(start, speed=60, monotonic=lambda: next(ticks))
+    assert clock() == start  # however long after construction the first call comes
+    assert clock() == start + timedelta(minutes=5)
+    assert clock() == start + timedelta(minutes=7.5)

@@ -17,7 +17,10 @@ def system_clock() -> datetime:
 
 class ScaledClock:
     """Starts at ``start`` and runs ``speed`` times as fast as real time: ``speed=60`` plays an
-    hour a minute, so a demo dashboard shows a whole day of patterns in 24 minutes."""
+    hour a minute, so a demo dashboard shows a whole day of patterns in 24 minutes.
+
+    The first call returns ``start`` exactly (time starts running then, not at construction),
+    so a frozen run with a given start and seed is reproducible however long start-up takes."""
 
     def __init__(self, start: datetime, *, speed: float = 1.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         if start.tzinfo is None or start.utcoffset() is None:
@@ -27,7 +30,10 @@ class ScaledClock:
         self.start = start
         self.speed = speed
         self._monotonic = monotonic
-        self._t0 = monotonic()
+        self._t0: float | None = None
 
     def __call__(self) -> datetime:
-        return self.start + timedelta(seconds=(self._monotonic() - self._t0) * self.speed)
+        now = self._monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        return self.start + timedelta(seconds=(now - self._t0) * self.speed)
