@@ -22,7 +22,7 @@ lint:  ## ruff
 	$(VENV)/bin/ruff format --check .
 
 typecheck:  ## mypy --strict over all packages
-	$(VENV)/bin/mypy protocol/src edge/src firmware-sim/src cloud/src tests/fixtures
+	$(VENV)/bin/mypy protocol/src edge/src firmware-sim/src cloud/src tests scripts/demo.py scripts/sync_docs.py bench
 
 schema:  ## regenerate the shipped JSON Schemas from the message types, then the docs quoting them
 	$(PY) -m misto.protocol.schema
