@@ -168,18 +168,26 @@ def test_sample_config_loads(tmp_path: Path) -> None:
     assert settings.broker.resolved_password() == "sample-password"
     assert settings.broker.use_tls
     assert settings.broker.tls is None
-    assert [d.id for d in settings.devices] == ["aq-kherson-001", "nm-kherson-001", "weather-kherson-001"]
-    assert [d.profile for d in settings.devices] == ["aq1", "nm1", None]
-    assert settings.register_count() == 8 + 3 + 3
+    assert [d.id for d in settings.devices] == [
+        "aq-kherson-001",
+        "nm-kherson-001",
+        "weather-kherson-001",
+        "aq-kherson-002",
+        "nm-kherson-002",
+    ]
+    assert [d.profile for d in settings.devices] == ["aq1", "nm1", None, "aq1", "nm1"]
+    assert settings.register_count() == 8 + 3 + 3 + 8 + 3
 
 
 def test_sample_documents_every_setting() -> None:
     """Every key of the settings models appears in the sample, so the reference cannot miss one."""
     sample = SAMPLE.read_text(encoding="utf-8")
+    from misto.edge.device_config import DEVICE_MODELS, SerialLine
     from misto.edge.registers.rows import RegisterRow
-    from misto.edge.settings import BrokerSettings, BufferSettings, ModbusTcpDevice, TlsSettings
+    from misto.edge.settings import BrokerSettings, BufferSettings, TlsSettings
 
-    models: list[type] = [Settings, BrokerSettings, TlsSettings, BufferSettings, ModbusTcpDevice, RegisterRow]
+    models: list[type] = [Settings, BrokerSettings, TlsSettings, BufferSettings, RegisterRow, SerialLine]
+    models += DEVICE_MODELS
     missing = [f"{m.__name__}.{key}" for m in models for key in m.model_fields if f"{key}:" not in sample]  # type: ignore[attr-defined]
     assert missing == []
 

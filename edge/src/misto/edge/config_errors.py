@@ -98,6 +98,11 @@ _MESSAGES: dict[str, _Render] = {
         "must not be empty" if ctx.get("min_length") == 1 else f"must have at least {ctx.get('min_length')} characters"
     ),
     "string_too_long": lambda ctx, given: f"must have at most {ctx.get('max_length')} characters",
+    "union_tag_invalid": lambda ctx, given: (
+        f"unknown {str(ctx.get('discriminator', 'driver')).strip(chr(39))} {ctx.get('tag')!r}; "
+        f"must be one of {ctx.get('expected_tags')}"
+    ),
+    "union_tag_not_found": lambda ctx, given: "is required",
 }
 
 
@@ -112,11 +117,19 @@ def _message(error: Mapping[str, Any]) -> str:
     return msg
 
 
-def issues_from_validation_error(exc: ValidationError, locate: Locator | None = None) -> list[ConfigIssue]:
-    """Every error of ``exc`` as a :class:`ConfigIssue`, with file positions when ``locate`` is given."""
+def issues_from_validation_error(
+    exc: ValidationError, locate: Locator | None = None, *, union_tags: frozenset[str] = frozenset()
+) -> list[ConfigIssue]:
+    """Every error of ``exc`` as a :class:`ConfigIssue`, with file positions when ``locate`` is given.
+
+    ``union_tags`` are the tags of tagged unions (driver names): pydantic puts them in error
+    locations (``devices.0.modbus_tcp.host``); a technician's path leaves them out.
+    """
     issues: list[ConfigIssue] = []
     for error in exc.errors(include_url=False):
-        loc: Loc = tuple(error["loc"])
+        loc: Loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part in union_tags))
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc += (str((error.get("ctx") or {}).get("discriminator", "driver")).strip("'"),)
         cause = (error.get("ctx") or {}).get("error")
         items = [(loc + sub, msg) for sub, msg in cause.problems] if isinstance(cause, ConfigProblem) else []
         if not items:

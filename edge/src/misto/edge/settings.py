@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -34,19 +32,15 @@ from misto.edge.config_errors import (
     issues_from_validation_error,
     read_yaml_file,
 )
+from misto.edge.config_model import ConfigModel, Problems, StrictInt
+from misto.edge.device_config import DRIVER_NAMES, DeviceSettings
 from misto.edge.durations import Duration
 from misto.edge.errors import ConfigError
-from misto.edge.registers.planner import MAX_READ_REGISTERS
-from misto.edge.registers.profiles import builtin_profiles
-from misto.edge.registers.rows import RegisterRow, overlap_problems
-from misto.edge.registers.spec import RegisterSpec
-from misto.protocol import messages, topics
+from misto.protocol import topics
 
 PASSWORD_ENV = "MISTO_BROKER_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "change_me", "changethis", "password", "secret", "xxx"})
-DEVICE_ID_PATTERN: str = get_args(messages.DeviceId)[1].pattern
-StrictInt = Annotated[int, Field(strict=True)]
-_Problems = list[tuple[tuple[int | str, ...], str]]
+_Problems = Problems
 
 
 def _context(info: ValidationInfo) -> tuple[Mapping[str, str], Path]:
@@ -76,8 +70,7 @@ def _url_problems(url: str) -> list[str]:
     return problems
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Model = ConfigModel
 
 
 class TlsSettings(_Model):
@@ -213,60 +206,6 @@ class BufferSettings(_Model):
     max_messages: StrictInt = Field(default=10_000, ge=1, description="The oldest messages are dropped (counted)")
 
 
-class ModbusTcpDevice(_Model):
-    """A Modbus TCP device (or a Modbus TCP gateway in front of RS-485 devices)."""
-
-    id: str = Field(pattern=DEVICE_ID_PATTERN, description="Unique device id (city-wide)")
-    driver: Literal["modbus_tcp"]
-    host: str = Field(min_length=1)
-    port: StrictInt = Field(default=502, ge=1, le=65535)
-    unit_id: StrictInt = Field(default=1, ge=0, le=255)
-    poll_interval: Duration | None = Field(default=None, description="Overrides the gateway's poll_interval")
-    timeout: Duration = Field(default=3.0, description="Per request, for each attempt")
-    retries: StrictInt = Field(default=2, ge=0, le=10, description="Extra attempts after a timeout")
-    profile: str | None = Field(default=None, description="Built-in register map (e.g. aq1, nm1)")
-    registers: tuple[RegisterRow, ...] | None = None
-    max_read_gap: StrictInt = Field(default=0, ge=0, le=MAX_READ_REGISTERS - 2)
-    max_read_registers: StrictInt = Field(default=MAX_READ_REGISTERS, ge=1, le=MAX_READ_REGISTERS)
-
-    @field_validator("profile")
-    @classmethod
-    def _known_profile(cls, name: str | None) -> str | None:
-        if name is not None and name not in builtin_profiles():
-            raise ValueError(f"unknown profile {name!r}; built-in profiles: {', '.join(sorted(builtin_profiles()))}")
-        return name
-
-    @field_validator("registers")
-    @classmethod
-    def _no_overlaps(cls, rows: tuple[RegisterRow, ...] | None) -> tuple[RegisterRow, ...] | None:
-        if rows is not None and not rows:
-            raise ValueError("must list at least one register")
-        if rows and (problems := overlap_problems(rows)):
-            raise ConfigProblem(problems)
-        return rows
-
-    @model_validator(mode="after")
-    def _one_register_source(self) -> ModbusTcpDevice:
-        if self.profile is None and self.registers is None:
-            raise ConfigProblem.at((), "set either profile (a built-in register map) or registers")
-        if self.profile is not None and self.registers is not None:
-            raise ConfigProblem.at(("registers",), "set either profile or registers, not both")
-        widest = max(spec.words for spec in self.specs())
-        if widest > self.max_read_registers:
-            raise ConfigProblem.at(
-                ("max_read_registers",), f"must be at least {widest}: a value of this device spans {widest} registers"
-            )
-        return self
-
-    def specs(self) -> tuple[RegisterSpec, ...]:
-        if self.profile is not None:
-            return builtin_profiles()[self.profile].specs()
-        return tuple(row.to_spec() for row in self.registers or ())
-
-
-DeviceSettings = ModbusTcpDevice  # issue 3: a union discriminated by ``driver`` (modbus_rtu, serial, camera)
-
-
 class Settings(_Model):
     """The whole gateway configuration file."""
 
@@ -304,7 +243,8 @@ class Settings(_Model):
         return device.poll_interval or self.poll_interval
 
     def register_count(self) -> int:
-        return sum(len(device.specs()) for device in self.devices)
+        """Readings per poll of every device together (registers, frame fields, counts)."""
+        return sum(device.points() for device in self.devices)
 
 
 def settings_from_data(
@@ -322,7 +262,7 @@ def settings_from_data(
     try:
         return Settings.model_validate(data, context=context)
     except ValidationError as exc:
-        raise ConfigError(issues_from_validation_error(exc, locate), source=source) from None
+        raise ConfigError(issues_from_validation_error(exc, locate, union_tags=DRIVER_NAMES), source=source) from None
 
 
 def load_settings(path: Path, *, env: Mapping[str, str] | None = None) -> Settings:

@@ -7,8 +7,8 @@ from importlib import import_module
 from types import MappingProxyType
 
 from misto.edge.clock import Clock
+from misto.edge.device_config import DeviceSettings
 from misto.edge.drivers.base import Driver
-from misto.edge.settings import DeviceSettings
 
 BUILTIN_DRIVERS = MappingProxyType(
     {

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from misto.edge.clock import Clock
-from misto.edge.settings import DeviceSettings
+from misto.edge.device_config import DeviceSettings
 from misto.protocol import Reading
 
 

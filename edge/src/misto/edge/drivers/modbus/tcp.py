@@ -4,13 +4,13 @@ Modbus TCP device with as few requests as the read planner allows."""
 from __future__ import annotations
 
 from misto.edge.clock import Clock
+from misto.edge.device_config import ModbusTcpDevice
 from misto.edge.drivers.base import Driver
 from misto.edge.drivers.modbus.link import ModbusLink
 from misto.edge.drivers.values import ValueGate
 from misto.edge.registers.decoder import decode
 from misto.edge.registers.planner import ReadRequest, plan_reads
 from misto.edge.registers.spec import RegisterSpec
-from misto.edge.settings import ModbusTcpDevice
 from misto.protocol import Reading
 
 
