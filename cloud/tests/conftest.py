@@ -10,12 +10,19 @@ import pytest
 
 from cloud.tests.support import Gateway, RunningIngester, start_ingester, subscriber_config
 from misto.cloud.storage.sqlite import SqliteStore
+from misto.cloud.storage.sqlite_control import SqliteControlRepository
 from tests.fixtures.mosquitto import BrokerInfo
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     async with await SqliteStore.open(tmp_path / "misto.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+async def control_db(tmp_path: Path) -> AsyncIterator[SqliteControlRepository]:
+    async with await SqliteControlRepository.open(tmp_path / "misto-control.db") as opened:
         yield opened
 
 

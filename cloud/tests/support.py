@@ -4,6 +4,7 @@ builders, a gateway-side MQTT publisher (paho, as the edge agent uses) and a run
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from misto.cloud.control import AckSink
 from misto.cloud.ingest import Ingester, IngestStats
 from misto.cloud.ingest.mqtt import MqttSubscriber, SubscriberConfig
 from misto.cloud.settings import MqttVersion
@@ -59,7 +61,8 @@ def telemetry(
 
 
 class Gateway:
-    """A gateway-side MQTT client: connects with a password and publishes with QoS 1, waiting for PUBACK."""
+    """A gateway-side MQTT client: connects with a password, publishes with QoS 1 waiting for PUBACK,
+    and collects what it receives on the topics it subscribed to."""
 
     def __init__(self, host: str, port: int, username: str | None, password: str | None, *, v5: bool = True) -> None:
         self.client = paho.Client(
@@ -72,8 +75,11 @@ class Gateway:
             self.client.username_pw_set(username, password)
         self.connack: ReasonCode | None = None
         self.suback: list[ReasonCode] = []
+        self._received: list[paho.MQTTMessage] = []
+        self._lock = threading.Lock()
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
 
@@ -84,6 +90,27 @@ class Gateway:
         self, client: paho.Client, userdata: object, mid: int, codes: list[ReasonCode], props: object
     ) -> None:
         self.suback = codes
+
+    def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        with self._lock:
+            self._received.append(message)
+
+    def received(self, topic: str | None = None) -> list[paho.MQTTMessage]:
+        with self._lock:
+            return [m for m in self._received if topic is None or m.topic == topic]
+
+    def subscribe(self, topic: str, deadline_s: float = DEADLINE_S) -> None:
+        """Subscribe with QoS 1 and wait for a successful SUBACK."""
+        if self.wait_connack().is_failure:
+            raise AssertionError(f"gateway connection refused: {self.connack}")
+        self.suback = []
+        self.client.subscribe(topic, qos=1)
+        deadline = time.monotonic() + deadline_s
+        while not self.suback:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no SUBACK for {topic}")
+            time.sleep(0.01)
+        assert not self.suback[0].is_failure, f"subscription to {topic} refused: {self.suback[0]}"
 
     def wait_connack(self, deadline_s: float = DEADLINE_S) -> ReasonCode:
         deadline = time.monotonic() + deadline_s
@@ -153,16 +180,16 @@ async def start_ingester(
     *,
     wrap: Callable[[MqttSubscriber], object] | None = None,
     queue_size: int = 100,
+    acks: AckSink | None = None,
 ) -> RunningIngester:
+    """An ingester subscribed to telemetry and status, and to acks when ``acks`` is given."""
     stats = IngestStats()
+    channels = [Channel.TELEMETRY, Channel.STATUS] + ([Channel.ACK] if acks is not None else [])
     subscriber = MqttSubscriber(
-        config,
-        [topics.subscription(Channel.TELEMETRY), topics.subscription(Channel.STATUS)],
-        queue_size=queue_size,
-        stats=stats,
+        config, [topics.subscription(channel) for channel in channels], queue_size=queue_size, stats=stats
     )
     source = wrap(subscriber) if wrap is not None else subscriber
-    ingester = Ingester(store, source, stats=stats, retry_min_s=0.05, retry_max_s=0.5)  # type: ignore[arg-type]
+    ingester = Ingester(store, source, acks=acks, stats=stats, retry_min_s=0.05, retry_max_s=0.5)  # type: ignore[arg-type]
     await subscriber.start()
     if not await subscriber.wait_connected(DEADLINE_S):
         await subscriber.stop()

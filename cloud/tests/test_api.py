@@ -293,3 +293,6 @@ async def test_public_page_and_docs(api: httpx.AsyncClient) -> None:
         spec["paths"]
     )
     assert "/api/v1/dead-letters" in spec["paths"]
+    assert {"put", "get"} <= set(spec["paths"]["/api/v1/gateways/{gateway}/config"])
+    assert {"post", "get"} <= set(spec["paths"]["/api/v1/gateways/{gateway}/commands"])
+    assert "/api/v1/gateways/{gateway}/commands/{command_id}" in spec["paths"]

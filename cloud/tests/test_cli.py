@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from cloud.tests.support import Gateway, telemetry
 from misto.cloud.cli import app
+from misto.protocol import Ack, AckResult, Channel, ConfigUpdate, codec, topics
 from tests.fixtures.mosquitto import BrokerInfo
 from tests.fixtures.net import LOOPBACK, free_port
 from tests.fixtures.processes import ManagedProcess
@@ -34,9 +35,16 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)
+def get_json(url: str, *, token: str | None = None) -> Any:
+    return send(url, "GET", token=token)[1]
+
+
+def send(url: str, method: str, body: object = None, *, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return response.status, json.load(response)
 
 
 def test_check_config_accepts_the_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,11 +110,12 @@ def test_serve_with_the_embedded_broker_then_sigterm(tmp_path: Path) -> None:
     """The README's quick start: ``misto-cloud serve --embedded-broker``, a gateway publishes, the API shows it."""
     api_port, mqtt_port = free_port(), free_port()
     (tmp_path / "gw-demo-password").write_text("gw-demo-password-123\n", encoding="utf-8")
+    token = "operator-token-for-the-serve-test"
     config = tmp_path / "misto-cloud.yaml"
     config.write_text(
         f"""
 store: {{path: {tmp_path / "misto.db"}}}
-api: {{port: {api_port}}}
+api: {{port: {api_port}, operator_token: {token}}}
 embedded_broker:
   port: {mqtt_port}
   users: [{{username: gw-demo, password_file: {tmp_path / "gw-demo-password"}}}]
@@ -129,8 +138,25 @@ embedded_broker:
         gw = Gateway(LOOPBACK, mqtt_port, "gw-demo", "gw-demo-password-123", v5=False)
         try:
             gw.send(telemetry("gw-demo", seq=1, at=datetime.now(UTC)))
+            # Remote configuration through the running service: published retained, answered, shown.
+            config_url = f"http://127.0.0.1:{api_port}/api/v1/gateways/gw-demo/config"
+            status, body = send(config_url, "PUT", {"config": {"log_level": "debug"}}, token=token)
+            assert (status, body["version"], body["state"]) == (202, 1, "pending")
+            gw.subscribe(topics.build("gw-demo", Channel.CONFIG))
+            deadline = time.monotonic() + 10
+            while not gw.received():
+                assert time.monotonic() < deadline, "the retained config did not reach the gateway"
+                time.sleep(0.05)
+            assert codec.decode(bytes(gw.received()[0].payload), ConfigUpdate).config == {"log_level": "debug"}
+            ack = Ack(schema=1, gateway="gw-demo", ref="config:1", result=AckResult.OK, at=datetime.now(UTC))
+            gw.publish(topics.build("gw-demo", Channel.ACK), codec.encode(ack))
+            deadline = time.monotonic() + 10
+            while get_json(config_url, token=token)["state"] != "applied":
+                assert time.monotonic() < deadline, "the ack did not reach the API"
+                time.sleep(0.05)
         finally:
             gw.close()
+        assert (tmp_path / "misto-control.db").exists()
         deadline = time.monotonic() + 10
         devices: list[object] = []
         while time.monotonic() < deadline and not devices:

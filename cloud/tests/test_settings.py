@@ -71,6 +71,27 @@ def test_sample_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             assert re.search(rf"^\s+#? ?{key}:", text, re.MULTILINE), f"{section}.{key} missing from the sample"
 
 
+def test_the_control_database_sits_next_to_the_store_unless_set(tmp_path: Path) -> None:
+    settings = load_settings()
+    assert (settings.control.path, settings.control.database(settings.store)) == (None, Path("misto-control.db"))
+    assert (settings.control.publish_timeout_s, settings.control.command_expiry_s) == (10.0, 600)
+    moved = load_settings(overrides={"store": {"path": str(tmp_path / "data" / "misto.db")}})
+    assert moved.control.database(moved.store) == tmp_path / "data" / "misto-control.db"
+    own = load_settings(overrides={"control": {"path": str(tmp_path / "control.db")}})
+    assert own.control.database(own.store) == tmp_path / "control.db"
+    with pytest.raises(ConfigError) as exc:
+        load_settings(
+            overrides={
+                "store": {"path": str(tmp_path / "misto.db")},
+                "control": {"path": str(tmp_path / "misto.db"), "publish_timeout_s": 0, "command_expiry_s": 0},
+            }
+        )
+    errors = errors_of(exc)
+    assert set(errors) == {"control.publish_timeout_s", "control.command_expiry_s"}
+    with pytest.raises(ConfigError, match=r"control\.path must differ from store\.path"):
+        load_settings(overrides={"store": {"path": "a.db"}, "control": {"path": "./a.db"}})
+
+
 def test_readme_shows_the_sample() -> None:
     readme = (CLOUD / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)

@@ -74,7 +74,8 @@ def check_config(
     if embedded.enabled:
         typer.echo(f"  embedded broker: mqtt://{embedded.host}:{embedded.port}, {len(embedded.users)} user(s)")
     typer.echo(f"  store: {settings.store.backend} at {settings.store.path}")
-    token = "set" if settings.api.operator_token_value() else "not set (dead letters disabled)"
+    typer.echo(f"  control: sqlite at {settings.control.database(settings.store)}")
+    token = "set" if settings.api.operator_token_value() else "not set (operator endpoints disabled)"
     typer.echo(f"  api: http://{settings.api.host}:{settings.api.port}, operator token {token}")
 
 

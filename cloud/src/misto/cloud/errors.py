@@ -79,3 +79,59 @@ class ServiceStartError(CloudError):
         self.part = part
         self.reason = reason
         super().__init__(f"{part} could not start: {reason}")
+
+
+class PublishError(CloudError):
+    """A message for a gateway (config or command) could not be handed to the broker.
+
+    ``reason`` says why; the subclass says whether trying again can help.
+    """
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(f"publishing to {topic} failed: {reason}")
+
+
+class BrokerUnavailableError(PublishError):
+    """No broker link (not connected, connection lost, or no PUBACK in time): try again later.
+
+    After a lost connection or a timeout the broker may still have taken the message.
+    """
+
+    retryable = True
+
+
+class PublishRefusedError(PublishError):
+    """The broker answered the PUBLISH with a failure reason code (e.g. not authorised by its ACL)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    """One problem in a request: ``field`` is a path into the request body like ``config.broker``."""
+
+    field: tuple[str | int, ...]
+    message: str
+    value: object = None
+
+
+class ControlInputError(CloudError):
+    """A remote configuration or command that cannot be sent; ``problems`` names each bad field."""
+
+    def __init__(self, problems: Sequence[InputProblem]) -> None:
+        self.problems = tuple(problems)
+        text = "; ".join(f"{'.'.join(map(str, p.field))}: {p.message}" for p in self.problems)
+        super().__init__(f"invalid request: {text}")
+
+
+class VersionConflictError(CloudError):
+    """A configuration version that is not newer than every version issued to the gateway."""
+
+    def __init__(self, gateway: str, requested: int, latest: int) -> None:
+        self.gateway = gateway
+        self.requested = requested
+        self.latest = latest
+        super().__init__(
+            f"version {requested} is not greater than version {latest}, the latest issued to {gateway!r}; "
+            f"send a higher version or leave it out (the next is {latest + 1})"
+        )

@@ -1,5 +1,5 @@
-"""The composition root: store, embedded broker (optional), subscriber + ingester and the HTTP API,
-in one asyncio loop, started in that order and stopped in reverse.
+"""The composition root: store, control database, embedded broker (optional), MQTT link + ingester,
+remote control and the HTTP API, in one asyncio loop, started in that order and stopped in reverse.
 
 Stopping (``stop`` is set, e.g. by SIGINT/SIGTERM): the subscriber stops taking new messages, the
 ingester completes the message in flight and those already received (each acknowledged after its
@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import uvicorn
 
 from misto.cloud.api import create_app
+from misto.cloud.control import RemoteControl, open_control
 from misto.cloud.embedded_broker import BrokerAccount, EmbeddedBroker
 from misto.cloud.errors import ServiceStartError
 from misto.cloud.ingest import Ingester, IngestStats
@@ -55,6 +56,7 @@ def subscriptions(settings: CloudSettings) -> list[str]:
     return [
         topics.subscription(Channel.TELEMETRY, share_group=share_group),
         topics.subscription(Channel.STATUS),
+        topics.subscription(Channel.ACK),  # not shared: recording an ack twice changes nothing
     ]
 
 
@@ -120,6 +122,8 @@ class CloudService:
         async with AsyncExitStack() as stack:
             store = await open_store(settings.store)
             stack.push_async_callback(store.close)
+            repository = await open_control(settings)
+            stack.push_async_callback(repository.close)
 
             config = SubscriberConfig.from_settings(settings.broker)
             if settings.embedded_broker.enabled:
@@ -127,15 +131,20 @@ class CloudService:
 
             sock = bind_socket(settings.api.host, settings.api.port)
             stack.callback(sock.close)
-            app = create_app(settings, store=store, ingest=self.stats)
+            subscriber = MqttSubscriber(
+                replace(config, publish_timeout_s=settings.control.publish_timeout_s),
+                subscriptions(settings),
+                queue_size=settings.ingest.queue_size,
+                stats=self.stats,
+            )
+            control = RemoteControl.from_settings(repository, subscriber, settings.control)
+            app = create_app(settings, store=store, ingest=self.stats, control=control)
             server = _ApiServer(
                 uvicorn.Config(app, log_config=None, access_log=settings.log_level == "debug", lifespan="on")
             )
-
-            subscriber = MqttSubscriber(
-                config, subscriptions(settings), queue_size=settings.ingest.queue_size, stats=self.stats
+            ingester = Ingester(
+                store, subscriber, acks=repository, stats=self.stats, retry_max_s=settings.ingest.store_retry_max_s
             )
-            ingester = Ingester(store, subscriber, stats=self.stats, retry_max_s=settings.ingest.store_retry_max_s)
             await subscriber.start()
             stack.push_async_callback(subscriber.stop)
             ingest_task = asyncio.create_task(ingester.run(), name="misto-ingester")

@@ -4,7 +4,7 @@ Sources, highest priority first: keyword overrides (the CLI's flags), environmen
 (``MISTO_`` prefix, ``__`` between levels: ``MISTO_BROKER__PASSWORD``), an optional YAML file,
 then the defaults below. ``config/misto-cloud.sample.yaml`` documents every key.
 
-Relative paths (``store.path``, ``*_file``) are relative to the working directory.
+Relative paths (``store.path``, ``control.path``, ``*_file``) are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ PLACEHOLDER_SECRETS = frozenset(
 MIN_TOKEN_LENGTH = 16
 DEFAULT_MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+CONTROL_DB_NAME = "misto-control.db"
 
 
 def check_secret(value: str, what: str) -> str:
@@ -207,6 +208,18 @@ class SqliteStoreSettings(_Section):
     dedup_retention_days: int = Field(default=30, ge=1, le=3650)
 
 
+class ControlSettings(_Section):
+    """Remote configuration and commands: where their records live, how they are published."""
+
+    path: Path | None = None  # None: misto-control.db next to store.path
+    publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    command_expiry_s: int = Field(default=600, ge=1, le=7 * 86400)
+
+    def database(self, store: SqliteStoreSettings) -> Path:
+        """The control database: ``path``, or ``misto-control.db`` in the directory of the store."""
+        return self.path if self.path is not None else store.path.with_name(CONTROL_DB_NAME)
+
+
 class ApiSettings(_Section):
     """The HTTP API and the public page."""
 
@@ -325,6 +338,7 @@ class CloudSettings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     store: SqliteStoreSettings = Field(default_factory=SqliteStoreSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     embedded_broker: EmbeddedBrokerSettings = Field(default_factory=EmbeddedBrokerSettings)
     log_level: LogLevel = LogLevel.INFO
@@ -340,6 +354,12 @@ class CloudSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         file_source = InitSettingsSource(settings_cls, init_kwargs=dict(_FILE_DATA.get() or {}))
         return (init_settings, env_settings, file_source)
+
+    @model_validator(mode="after")
+    def _separate_databases(self) -> Self:
+        if self.control.database(self.store).resolve() == self.store.path.resolve():
+            raise ValueError("control.path must differ from store.path: the control database is a file of its own")
+        return self
 
     @model_validator(mode="after")
     def _embedded_broker_limits(self) -> Self:

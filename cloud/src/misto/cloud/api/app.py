@@ -9,8 +9,19 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from misto.cloud import __version__
-from misto.cloud.api.routes import dead_letters, devices, gateways, health, readings, series, web
+from misto.cloud.api.routes import (
+    commands,
+    dead_letters,
+    devices,
+    gateway_config,
+    gateways,
+    health,
+    readings,
+    series,
+    web,
+)
 from misto.cloud.api.state import ApiState
+from misto.cloud.control import RemoteControl, open_control
 from misto.cloud.ingest.stats import IngestStats
 from misto.cloud.settings import CloudSettings
 from misto.cloud.storage import open_store
@@ -20,31 +31,54 @@ DESCRIPTION = """\
 Readings of Misto's city sensors, as stored by the ingester.
 
 Public: `/api/v1/devices`, `/api/v1/readings/latest`, `/api/v1/series`, `/api/v1/gateways`, `/health`.
-Operators: `/api/v1/dead-letters` with `Authorization: Bearer <api.operator_token>`.
+Operators, with `Authorization: Bearer <api.operator_token>`: `/api/v1/dead-letters`, and remote
+control of gateways: `/api/v1/gateways/{gateway}/config` (PUT a new configuration version, GET what
+the gateway answered) and `/api/v1/gateways/{gateway}/commands` (POST a command, GET the answers).
 Times are RFC 3339 in UTC; units follow the metric vocabulary of `misto.protocol`.
 """
 
 
-def create_app(settings: CloudSettings, *, store: Store | None = None, ingest: IngestStats | None = None) -> FastAPI:
-    """The API over ``store``; without one, the app opens (and closes) the configured store itself
-    in its lifespan. ``ingest`` is the running ingester's counters, shown by ``/health``."""
-    state = ApiState(settings=settings, store=store, ingest=ingest, operator_token=settings.api.operator_token_value())
+def create_app(
+    settings: CloudSettings,
+    *,
+    store: Store | None = None,
+    ingest: IngestStats | None = None,
+    control: RemoteControl | None = None,
+) -> FastAPI:
+    """The API over ``store`` and ``control``; without them, the app opens (and closes) the
+    configured store and control database itself in its lifespan, and then has no broker link
+    (sending configurations and commands answers 503). ``ingest`` is the running ingester's
+    counters, shown by ``/health``."""
+    state = ApiState(
+        settings=settings,
+        store=store,
+        ingest=ingest,
+        operator_token=settings.api.operator_token_value(),
+        control=control,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        owned = state.store is None
-        if owned:
-            state.store = await open_store(settings.store)
+        owned_store = state.store is None
+        owned_control = state.control is None
         try:
+            if owned_store:
+                state.store = await open_store(settings.store)
+            if owned_control:
+                repository = await open_control(settings)
+                state.control = RemoteControl.from_settings(repository, None, settings.control)
             yield
         finally:
-            if owned and state.store is not None:
+            if owned_control and state.control is not None:
+                await state.control.repository.close()
+                state.control = None
+            if owned_store and state.store is not None:
                 await state.store.close()
                 state.store = None
 
     app = FastAPI(title="Misto — city sensors API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.misto = state
-    for module in (health, devices, readings, series, gateways, dead_letters, web):
+    for module in (health, devices, readings, series, gateways, gateway_config, commands, dead_letters, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     return app

@@ -1,11 +1,14 @@
-"""Response models of the HTTP API: the public shape, kept apart from the store's records."""
+"""Request and response models of the HTTP API: the public shape, kept apart from the records of
+the store and of the control repository."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from misto.cloud.control.checks import ACTIONS, MAX_VERSION
 
 
 class _Out(BaseModel):
@@ -102,12 +105,15 @@ class IngesterHealth(_Out):
     dead_letters: dict[str, int] = Field(default_factory=dict, description="Dead-lettered items by kind")
     status_stored: int = 0
     status_stale: int = 0
+    acks_stored: int = 0
     ignored: int = 0
     acked: int = 0
     store_retries: int = 0
     internal_errors: int = 0
     connects: int = 0
     connection_failures: int = 0
+    published: int = Field(default=0, description="Configurations and commands the broker acknowledged")
+    publish_failures: int = 0
     last_message_at: datetime | None = None
 
 
@@ -118,3 +124,80 @@ class Health(_Out):
     version: str
     store: StoreHealth
     ingester: IngesterHealth
+
+
+# -- remote configuration and commands ---------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigIn(_In):
+    """``PUT /api/v1/gateways/{gateway}/config``."""
+
+    config: dict[str, JsonValue] = Field(
+        description="The gateway's remote settings: poll_interval, device_backoff_max, log_level, devices, report "
+        "(broker, gateway_id and buffer stay in the gateway's local file)",
+        examples=[{"poll_interval": "5s", "log_level": "debug"}],
+    )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_VERSION,
+        strict=True,
+        description="Greater than every version issued to the gateway; default: the next one",
+    )
+
+
+class CommandIn(_In):
+    """``POST /api/v1/gateways/{gateway}/commands``."""
+
+    action: str = Field(
+        min_length=1, max_length=64, description=f"One of: {', '.join(sorted(ACTIONS))}", examples=["poll_now"]
+    )
+    args: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="write: device, value, and metric or table/address/type; poll_now: device (optional); "
+        "restart_driver: device",
+        examples=[{"device": "aq-centre-01"}],
+    )
+
+
+class AckOut(_Out):
+    result: Literal["ok", "error"]
+    detail: str = Field(description="The gateway's reason when result is error")
+    at: datetime = Field(description="The gateway's time of its answer")
+    received_at: datetime = Field(description="When the cloud received the answer")
+
+
+class VersionAck(AckOut):
+    version: int
+
+
+class GatewayConfig(_Out):
+    gateway: str
+    version: int = Field(description="The desired version: the newest one the broker confirmed (retained)")
+    config: dict[str, Any]
+    issued_at: datetime
+    published_at: datetime
+    state: Literal["pending", "applied", "failed"] = Field(
+        description="applied / failed: the gateway's answer to this version; pending: no answer yet"
+    )
+    ack: AckOut | None = Field(description="The gateway's answer to this version")
+    applied_version: int | None = Field(description="The newest version the gateway applied (answered ok)")
+    last_ack: VersionAck | None = Field(description="The newest version the gateway answered, ok or error")
+    next_version: int = Field(description="What a PUT without a version gets")
+
+
+class CommandOut(_Out):
+    id: str
+    gateway: str
+    action: str
+    args: dict[str, Any]
+    issued_at: datetime
+    expires_at: datetime = Field(description="Not run after this (the broker drops it, MQTT 5)")
+    published_at: datetime | None = Field(description="When the broker confirmed it")
+    publish_error: str | None = Field(description="Why the broker did not confirm it")
+    state: Literal["pending", "ok", "error", "expired", "unsent"]
+    ack: AckOut | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from misto.cloud.control import RemoteControl
 from misto.cloud.ingest.stats import IngestStats
 from misto.cloud.settings import CloudSettings
 from misto.cloud.storage.base import Store
@@ -15,3 +16,4 @@ class ApiState:
     store: Store | None
     ingest: IngestStats | None  # None: no ingester runs in this process
     operator_token: str | None
+    control: RemoteControl | None = None  # None until the app's lifespan opens it (or given by the service)

@@ -6,6 +6,8 @@ dead-lettered on its own while the message's good readings are stored, in the sa
 A redelivered message (same ``<gateway>:<boot>:<seq>``) is acknowledged and counted, not stored
 again. A store failure that may pass (disk full, locked) is retried with backoff and the message
 stays unacknowledged meanwhile; a bug in this module dead-letters the message as ``internal``.
+A gateway's ack is attached to the command or configuration version it answers; an ack of
+something never sent to that gateway is dead-lettered as ``unknown_ref``.
 """
 
 from __future__ import annotations
@@ -17,37 +19,41 @@ import time
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from misto.cloud.control.base import AckSink, parse_config_ref
 from misto.cloud.errors import StoreError
 from misto.cloud.ingest.backoff import backoff_delay
 from misto.cloud.ingest.inbound import InboundMessage, MessageSource
 from misto.cloud.ingest.stats import IngestStats
 from misto.cloud.storage.base import DeadLetter, DeadLetterKind, Store
-from misto.protocol import MAX_PAYLOAD_BYTES, Channel, DecodeError, Reading, Status, Telemetry, TopicError, codec
+from misto.protocol import MAX_PAYLOAD_BYTES, Ack, Channel, DecodeError, Reading, Status, Telemetry, TopicError, codec
 from misto.protocol import topics as topic_scheme
 from misto.protocol.vocabulary import METRICS, check_reading
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", Telemetry, Status)
+M = TypeVar("M", Telemetry, Status, Ack)
 
 #: Dead letters keep at most this much of a payload (an oversize one is cut, and says so).
 MAX_DEAD_LETTER_PAYLOAD = MAX_PAYLOAD_BYTES
 
 
 class Ingester:
-    """Consumes a :class:`MessageSource` into a :class:`Store`. Run :meth:`run` as a task;
-    at shutdown cancel it, then :meth:`finish` what was already received."""
+    """Consumes a :class:`MessageSource` into a :class:`Store` (and gateways' acks into ``acks``).
+    Run :meth:`run` as a task; at shutdown cancel it, then :meth:`finish` what was already received.
+    Without ``acks``, a message on an ``ack`` topic is dead-lettered as not ingested."""
 
     def __init__(
         self,
         store: Store,
         source: MessageSource,
         *,
+        acks: AckSink | None = None,
         stats: IngestStats | None = None,
         retry_min_s: float = 0.2,
         retry_max_s: float = 30.0,
     ) -> None:
         self._store = store
         self._source = source
+        self._acks = acks
         self.stats = stats if stats is not None else IngestStats()
         self._retry_min_s = retry_min_s
         self._retry_max_s = retry_max_s
@@ -134,8 +140,10 @@ class Ingester:
             await self._telemetry(message, topic.gateway_id)
         elif topic.channel is Channel.STATUS:
             await self._status(message, topic.gateway_id)
+        elif topic.channel is Channel.ACK and self._acks is not None:
+            await self._ack(message, topic.gateway_id, self._acks)
         else:
-            reason = f"channel {topic.channel.value!r} is not ingested (subscribe only to telemetry and status)"
+            reason = f"channel {topic.channel.value!r} is not ingested (subscribe only to telemetry, status and ack)"
             await self._reject(message, DeadLetterKind.TOPIC, reason, gateway=topic.gateway_id)
 
     async def _telemetry(self, message: InboundMessage, gateway: str) -> None:
@@ -200,6 +208,23 @@ class Ingester:
             log.info("gateway %s is %s (boot %s)", gateway, status.state.value, status.boot)
         else:
             self.stats.status_stale += 1
+
+    async def _ack(self, message: InboundMessage, gateway: str, sink: AckSink) -> None:
+        ack = await self._decode(message, gateway, Ack)
+        if ack is None:
+            return
+        if ack.gateway != gateway:
+            await self._mismatch(message, gateway, ack.gateway, None)
+            return
+        if not await sink.record_ack(gateway, ack, received_at=message.received_at):
+            what = "configuration version" if parse_config_ref(ack.ref) is not None else "command"
+            reason = f"ack of {ack.ref!r} ({ack.result.value}): no such {what} was sent to gateway {gateway!r}"
+            await self._reject(message, DeadLetterKind.UNKNOWN_REF, reason, gateway=gateway, field="$.ref")
+            return
+        self.stats.acks_stored += 1
+        log.info(
+            "gateway %s answered %s: %s%s", gateway, ack.ref, ack.result.value, f" ({ack.detail})" if ack.detail else ""
+        )
 
     async def _decode(self, message: InboundMessage, gateway: str, cls: type[M]) -> M | None:
         size = len(message.payload)

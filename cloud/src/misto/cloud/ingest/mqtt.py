@@ -1,4 +1,5 @@
-"""The MQTT subscriber adapter: the only module of misto.cloud that imports paho-mqtt.
+"""The MQTT adapter: the only module of misto.cloud that imports paho-mqtt. It subscribes for the
+ingester and publishes what the cloud sends to gateways (configurations and commands).
 
 - Persistent session: MQTT 5 with ``clean_start=False`` and a session expiry (or MQTT 3.1.1 with
   ``clean_session=False``), QoS 1 subscriptions, ``manual_ack=True``: the broker keeps what it
@@ -9,6 +10,10 @@
   so the broker holds the rest (backpressure, nothing dropped).
 - A supervisor task connects and reconnects with capped exponential backoff and jitter, forever.
   It logs the switch to failure and the recovery once each, and counts both.
+- :meth:`MqttSubscriber.publish` returns when the broker's PUBACK arrives and raises
+  :class:`~misto.cloud.errors.BrokerUnavailableError` when there is no connection, the
+  connection drops first or no PUBACK comes in time, :class:`~misto.cloud.errors.PublishRefusedError`
+  when the broker answers with a failure reason code (MQTT 5; e.g. the ACL denies the topic).
 """
 
 from __future__ import annotations
@@ -20,9 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -32,11 +35,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from misto.cloud.errors import BrokerUnavailableError, PublishError
 from misto.cloud.ingest.backoff import backoff_delay
 from misto.cloud.ingest.inbound import InboundMessage
+from misto.cloud.ingest.link_config import SubscriberConfig
+from misto.cloud.ingest.outbound import PendingPublishes, wait_acknowledged
 from misto.cloud.ingest.stats import IngestStats
-from misto.cloud.settings import BrokerSettings, MqttVersion
+from misto.cloud.settings import MqttVersion
 
+__all__ = ["MqttSubscriber", "SubscriberConfig"]
 log = logging.getLogger(__name__)
 
 _HANDOFF_POLL_S = 0.25
@@ -55,48 +62,8 @@ _PAHO_LOG.addFilter(_QuietNormalDisconnect())
 _STOP_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriberConfig:
-    """Where and how to connect; usually :meth:`from_settings`."""
-
-    host: str
-    port: int
-    client_id: str
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: Path | None = None
-    protocol: MqttVersion = MqttVersion.V5
-    session_expiry_s: int = 7 * 24 * 3600
-    keepalive_s: int = 30
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    connect_timeout_s: float = 5.0
-
-    @classmethod
-    def from_settings(cls, broker: BrokerSettings) -> SubscriberConfig:
-        return cls(
-            host=broker.host,
-            port=broker.port,
-            client_id=broker.client_id,
-            username=broker.username,
-            password=broker.password_value(),
-            tls=broker.tls,
-            ca_file=broker.ca_file,
-            protocol=broker.protocol,
-            session_expiry_s=broker.session_expiry_s,
-            keepalive_s=broker.keepalive_s,
-            reconnect_min_s=broker.reconnect_min_s,
-            reconnect_max_s=broker.reconnect_max_s,
-        )
-
-    @property
-    def address(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
 class MqttSubscriber:
-    """A :class:`misto.cloud.ingest.MessageSource` fed by a broker.
+    """A :class:`misto.cloud.ingest.MessageSource` fed by a broker, and the cloud's publisher.
 
     Use as ``async with MqttSubscriber(...) as source:``; :meth:`start` returns at once and the
     connection is made (and remade) in the background. ``subscriptions`` are topic filters,
@@ -129,6 +96,7 @@ class MqttSubscriber:
         self._session_ok = False
         self._paused = False
         self._failing_since: float | None = None
+        self._pending = PendingPublishes()
         self.last_error: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -174,6 +142,7 @@ class MqttSubscriber:
         self._client = None
         self._executor.shutdown(wait=True)
         self._set_connected(connected=False)
+        self._pending.fail_all("the MQTT link was stopped before the broker acknowledged")
 
     @property
     def connected(self) -> bool:
@@ -213,6 +182,53 @@ class MqttSubscriber:
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             log.debug("acknowledging mid %d failed (%s); the broker redelivers it", message.mid, paho.error_string(rc))
 
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        message_expiry_s: int | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Publish and wait for the broker's acknowledgement (PUBACK for QoS 1).
+
+        ``message_expiry_s``: the broker drops the message if it cannot deliver it in time (MQTT 5
+        only; ignored on 3.1.1). ``timeout_s``: how long to wait for the PUBACK (default
+        ``config.publish_timeout_s``).
+        """
+        if qos not in (0, 1, 2):
+            raise ValueError(f"qos must be 0, 1 or 2, got {qos}")
+        client = self._client
+        if client is None or not self.connected or self._stop_event.is_set():
+            self.stats.publish_failures += 1
+            why = f" ({self.last_error})" if self.last_error else ""
+            raise BrokerUnavailableError(topic, f"not connected to the MQTT broker {self.config.address}{why}")
+        properties = None
+        if message_expiry_s is not None and self.config.protocol is MqttVersion.V5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.MessageExpiryInterval = message_expiry_s
+        generation = self._generation
+        info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.stats.publish_failures += 1
+            raise BrokerUnavailableError(topic, f"the MQTT client could not send it: {paho.error_string(info.rc)}")
+        # Registered before the next await: paho's PUBACK callback reaches the loop only after it.
+        future = self._pending.expect(generation, info.mid, topic)
+        try:
+            await wait_acknowledged(
+                future, topic, timeout_s if timeout_s is not None else self.config.publish_timeout_s
+            )
+        except PublishError:
+            self.stats.publish_failures += 1
+            raise
+        finally:
+            self._pending.forget(generation, info.mid)
+        self.stats.published += 1
+
     # -- connection supervisor (event loop) --------------------------------------------------
 
     def _new_client(self) -> paho.Client:
@@ -227,6 +243,7 @@ class MqttSubscriber:
             manual_ack=True,
         )
         client.enable_logger(_PAHO_LOG)
+        client.user_data_set(self._generation)  # the session each callback belongs to
         client.connect_timeout = cfg.connect_timeout_s
         if cfg.username is not None:
             client.username_pw_set(cfg.username, cfg.password)
@@ -236,6 +253,7 @@ class MqttSubscriber:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         return client
 
     async def _supervise(self) -> None:
@@ -356,7 +374,13 @@ class MqttSubscriber:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._call_in_loop(self._disconnected, str(reason_code))
+        self._call_in_loop(self._disconnected, str(reason_code), userdata)
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Properties | None
+    ) -> None:
+        failure = str(reason_code) if reason_code.is_failure else None
+        self._call_in_loop(self._pending.acknowledged, userdata, mid, failure)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         inbound = InboundMessage(
@@ -400,7 +424,11 @@ class MqttSubscriber:
         self.stats.subscribe_failures += 1
         log.error("MQTT subscription refused by %s: %s", self.config.address, reason)
 
-    def _disconnected(self, reason: str) -> None:
+    def _disconnected(self, reason: str, generation: int) -> None:
+        self._pending.fail_all(
+            f"the connection to the broker was lost before its PUBACK ({reason}); the broker may still deliver it",
+            generation=generation,
+        )
         was_connected = self.connected
         self._set_connected(connected=False)
         if was_connected and not self._stop_event.is_set():

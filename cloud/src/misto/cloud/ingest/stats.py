@@ -1,4 +1,4 @@
-"""Counters of the ingester, read by ``GET /health`` (and later ``/metrics``)."""
+"""Counters of the ingester and of the MQTT link, read by ``GET /health`` (and later ``/metrics``)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class IngestStats:
     telemetry_stored: int = 0
     status_stored: int = 0
     status_stale: int = 0  # an older status than the one stored (e.g. a late retained copy)
+    acks_stored: int = 0  # gateways' answers to configurations and commands
     readings_stored: int = 0
     duplicates: int = 0
     decode_errors: int = 0
@@ -33,6 +34,8 @@ class IngestStats:
     connects: int = 0
     connection_failures: int = 0
     subscribe_failures: int = 0
+    published: int = 0  # configurations and commands the broker acknowledged
+    publish_failures: int = 0  # ... and those it did not (no link, refused, no PUBACK in time)
     last_message_at: datetime | None = None
 
     def dead_lettered(self, kind: DeadLetterKind, count: int = 1) -> None:

@@ -37,6 +37,7 @@ class DeadLetterKind(StrEnum):
     SCHEMA = "schema"  # a schema version this ingester does not read
     GATEWAY_MISMATCH = "gateway_mismatch"  # the payload's gateway is not the topic's gateway
     VOCABULARY = "vocabulary"  # unknown metric, wrong unit or value outside the physical range
+    UNKNOWN_REF = "unknown_ref"  # an ack for a command or configuration version never sent to that gateway
     INTERNAL = "internal"  # a bug in the ingester; the message is kept here rather than lost
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -73,18 +74,24 @@ MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection, path: Path) -> None:
+def migrate(
+    conn: sqlite3.Connection, path: Path, migrations: Sequence[str] = MIGRATIONS, *, what: str = "SQLite store"
+) -> None:
+    """Bring the database at ``path`` to version ``len(migrations)``, one transaction per step.
+
+    Shared by every SQLite database of misto-cloud (``what`` names it in logs and errors).
+    """
+    latest = len(migrations)
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
+    if version > latest:
         raise StoreSchemaError(
             "open",
-            f"{path} has schema version {version}, newer than this misto-cloud reads ({SCHEMA_VERSION}); "
-            "upgrade misto-cloud",
+            f"{path} has schema version {version}, newer than this misto-cloud reads ({latest}); upgrade misto-cloud",
         )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        log.info("migrating SQLite store %s to schema version %d", path, target)
+    for target in range(version + 1, latest + 1):
+        log.info("migrating %s %s to schema version %d", what, path, target)
         try:
-            conn.executescript(f"BEGIN IMMEDIATE;\n{MIGRATIONS[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;")
+            conn.executescript(f"BEGIN IMMEDIATE;\n{migrations[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
