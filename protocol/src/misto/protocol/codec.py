@@ -9,21 +9,21 @@ from typing import Final, TypeVar
 import msgspec
 
 from misto.protocol.errors import DecodeError
-from misto.protocol.messages import SCHEMA_VERSION, Ack, Command, ConfigUpdate, Status, Telemetry
+from misto.protocol.messages import SCHEMA_VERSION, Ack, Command, ConfigUpdate, Health, Status, Telemetry
 
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 
-T = TypeVar("T", Telemetry, Status, ConfigUpdate, Command, Ack)
+T = TypeVar("T", Telemetry, Status, Health, ConfigUpdate, Command, Ack)
 
 _encoder = msgspec.json.Encoder()
 _decoders: dict[type, msgspec.json.Decoder[object]] = {
-    cls: msgspec.json.Decoder(cls) for cls in (Telemetry, Status, ConfigUpdate, Command, Ack)
+    cls: msgspec.json.Decoder(cls) for cls in (Telemetry, Status, Health, ConfigUpdate, Command, Ack)
 }
 _envelope = msgspec.json.Decoder(dict[str, object])
 _AT_PATH = re.compile(r"^(?P<reason>.*) - at `(?P<path>[^`]+)`$")
 
 
-def encode(message: Telemetry | Status | ConfigUpdate | Command | Ack) -> bytes:
+def encode(message: Telemetry | Status | Health | ConfigUpdate | Command | Ack) -> bytes:
     return _encoder.encode(message)
 
 

@@ -88,6 +88,94 @@ class Status(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     agent_version: str = ""
 
 
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+ErrorKind = Annotated[
+    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Error kind, e.g. timeout, connection, crc")
+]
+MAX_HEALTH_DEVICES = 500
+
+
+class DeviceState(StrEnum):
+    STARTING = "starting"
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+
+
+class DeviceHealth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Poll counters of one device since the agent started (``boot``)."""
+
+    device: DeviceId
+    state: DeviceState
+    polls: Count
+    failures: Count
+    readings: Count
+    suppressed: Annotated[int, msgspec.Meta(ge=0, description="Readings not sent: unchanged (report by exception)")]
+    last_latency_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    last_success_at: UtcTime | None = None
+    last_error: ErrorKind | None = None
+    last_error_at: UtcTime | None = None
+    errors: dict[ErrorKind, Count] = {}
+    counters: Annotated[
+        dict[ErrorKind, Count],
+        msgspec.Meta(description="The driver's own counters, e.g. requests, retries, crc_errors, exception_2"),
+    ] = {}
+
+    def __post_init__(self) -> None:
+        for name in ("last_success_at", "last_error_at"):
+            value = getattr(self, name)
+            if value is not None:
+                msgspec.structs.force_setattr(self, name, _utc(value))
+
+
+class BufferHealth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The store-and-forward buffer. Counters are since ``boot``; ``recovered`` messages were found on
+    disk at start, so ``recovered + added == sent + rejected + dropped + depth``."""
+
+    kind: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    depth: Count
+    bytes: Count
+    oldest_age_s: Seconds | None
+    recovered: Count
+    added: Count
+    sent: Count
+    rejected: Count
+    dropped: Count
+    dropped_readings: Count
+
+
+class LinkHealth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The MQTT link to the broker."""
+
+    connected: bool
+    connects: Count
+    connect_failures: Count
+    disconnects: Count
+    published: Count
+    acknowledged: Count
+
+
+class Health(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """On ``health`` every ``health_interval``: the gateway's own metrics. Counters are cumulative since
+    ``boot``, so a missed message loses resolution, never counts."""
+
+    schema: Literal[1]
+    gateway: GatewayId
+    boot: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    at: UtcTime
+    uptime_s: Seconds
+    cpu_s: Annotated[Seconds, msgspec.Meta(description="CPU time (user + system) of the agent process")]
+    rss_bytes: Count | None
+    buffer: BufferHealth
+    link: LinkHealth
+    devices: Annotated[list[DeviceHealth], msgspec.Meta(max_length=MAX_HEALTH_DEVICES)]
+    errors: dict[ErrorKind, Count] = {}
+    agent_version: str = ""
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "at", _utc(self.at))
+
+
 class ConfigUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Retained on ``config``: the gateway's desired configuration, versioned."""
 

@@ -12,11 +12,12 @@ from typing import Any
 
 import msgspec
 
-from misto.protocol.messages import Ack, Command, ConfigUpdate, Status, Telemetry
+from misto.protocol.messages import Ack, Command, ConfigUpdate, Health, Status, Telemetry
 
 MESSAGES: dict[str, type[msgspec.Struct]] = {
     "telemetry": Telemetry,
     "status": Status,
+    "health": Health,
     "config": ConfigUpdate,
     "cmd": Command,
     "ack": Ack,
