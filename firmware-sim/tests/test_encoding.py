@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from pymodbus.client import ModbusTcpClient
 
 from misto.sim.devices import MODELS, RegisterTable, RegisterType, SimRegister, WordOrder
-from misto.sim.encoding import decoded_value, quantize, scale_decimals, to_float32
+from misto.sim.encoding import bit_into, bit_of, decoded_value, quantize, register_words, scale_decimals, to_float32
 from misto.sim.errors import EncodingError
-from misto.sim.modbus_server import register_words
 from misto.sim.signals import Daily
 
 DT = ModbusTcpClient.DATATYPE
@@ -24,11 +23,20 @@ PYMODBUS_TYPE = {
     RegisterType.UINT32: DT.UINT32,
     RegisterType.INT32: DT.INT32,
     RegisterType.FLOAT32: DT.FLOAT32,
+    RegisterType.UINT64: DT.UINT64,
+    RegisterType.INT64: DT.INT64,
+    RegisterType.FLOAT64: DT.FLOAT64,
 }
+NUMBERS = [t for t in RegisterType if t is not RegisterType.BIT]
 ANY_SIGNAL = Daily(base=0.0, floor=-1e9, ceiling=1e9)
 
 
-def reg(kind: RegisterType, order: WordOrder = WordOrder.BIG, scale: float = 1.0) -> SimRegister:
+def reg(
+    kind: RegisterType,
+    order: WordOrder = WordOrder.BIG,
+    scale: float = 1.0,
+    byte_order: WordOrder = WordOrder.BIG,
+) -> SimRegister:
     return SimRegister(
         metric="temperature",
         unit="Cel",
@@ -36,18 +44,22 @@ def reg(kind: RegisterType, order: WordOrder = WordOrder.BIG, scale: float = 1.0
         address=0,
         type=kind,
         word_order=order,
+        byte_order=byte_order,
         scale=scale,
         signal=ANY_SIGNAL,
     )
 
 
 def decode(register: SimRegister, words: list[int]) -> float:
-    """An independent decoder: pymodbus for the bits, then raw × scale."""
+    """An independent decoder: pymodbus for the bits (it knows word order; byte order swaps each
+    register first), then raw × scale."""
+    if register.byte_order is WordOrder.LITTLE:
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
     raw = ModbusTcpClient.convert_from_registers(
         words, PYMODBUS_TYPE[register.type], word_order="little" if register.word_order is WordOrder.LITTLE else "big"
     )
     assert isinstance(raw, int | float)
-    if register.type is RegisterType.FLOAT32:
+    if register.type in (RegisterType.FLOAT32, RegisterType.FLOAT64):
         return raw * register.scale
     return round(raw * register.scale, scale_decimals(register.scale))
 
@@ -84,12 +96,50 @@ def test_known_encodings(  # noqa: PLR0917 - parametrized test arguments
     assert round_trip(register, value) == (decoded, words)
 
 
-@pytest.mark.parametrize("kind", list(RegisterType))
+@pytest.mark.parametrize("kind", NUMBERS)
 @pytest.mark.parametrize("order", list(WordOrder))
+@pytest.mark.parametrize("byte_order", list(WordOrder))
 @given(value=st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
-def test_round_trip_every_type_and_word_order(kind: RegisterType, order: WordOrder, value: float) -> None:
+def test_round_trip_every_type_and_order(
+    kind: RegisterType, order: WordOrder, byte_order: WordOrder, value: float
+) -> None:
     for scale in (1.0, 0.1, 0.01, 0.001, 0.0001):
-        round_trip(reg(kind, order, scale), value)
+        round_trip(reg(kind, order, scale, byte_order), value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "order", "byte_order", "value", "words"),
+    [
+        (RegisterType.FLOAT32, WordOrder.BIG, WordOrder.LITTLE, 1.5, [0xC03F, 0x0000]),  # BADC
+        (RegisterType.FLOAT32, WordOrder.LITTLE, WordOrder.LITTLE, 1.5, [0x0000, 0xC03F]),  # DCBA
+        (RegisterType.UINT16, WordOrder.BIG, WordOrder.LITTLE, 0x1234, [0x3412]),
+        (RegisterType.UINT64, WordOrder.LITTLE, WordOrder.BIG, 0x0001_0002_0003_0004, [4, 3, 2, 1]),
+        (RegisterType.FLOAT64, WordOrder.BIG, WordOrder.BIG, 1.0, [0x3FF0, 0, 0, 0]),
+    ],
+)
+def test_byte_orders_and_wide_types(
+    kind: RegisterType, order: WordOrder, byte_order: WordOrder, value: float, words: list[int]
+) -> None:
+    assert register_words(reg(kind, order, 1.0, byte_order), value) == words
+
+
+def test_bit_fields_share_a_register() -> None:
+    low = SimRegister(
+        metric="tilted", unit="1", table=RegisterTable.INPUT, address=2, type=RegisterType.BIT, bit=0, signal=ANY_SIGNAL
+    )
+    high = SimRegister(
+        metric="fireDetected",
+        unit="1",
+        table=RegisterTable.INPUT,
+        address=2,
+        type=RegisterType.BIT,
+        bit=9,
+        signal=ANY_SIGNAL,
+    )
+    word = bit_into(bit_into(0, low, 1), high, 1)
+    assert word == 0b10_0000_0001
+    assert (bit_of(word, low), bit_of(word, high)) == (1, 1)
+    assert bit_into(word, low, 0) == 0b10_0000_0000
 
 
 @pytest.mark.parametrize(
@@ -136,6 +186,8 @@ def test_scale_decimals() -> None:
 def test_decoded_value_matches_quantize_for_the_shipped_maps() -> None:
     for model in MODELS.values():
         for register in model.registers:
+            if register.type is RegisterType.BIT:
+                continue
             q = quantize(register, (register.signal.floor + register.signal.ceiling) / 3)
             assert decoded_value(register, q.raw) == q.value
             round_trip(register, (register.signal.floor + register.signal.ceiling) / 3)

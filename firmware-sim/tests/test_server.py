@@ -259,7 +259,7 @@ def test_bad_arguments_are_refused_before_serving() -> None:
     with pytest.raises(ExceptionGroup) as caught:
         Simulator([DeviceSpec("zz", HOST, 0), DeviceSpec("aq1", HOST, 5020), DeviceSpec("nm1", HOST, 5020)])
     assert [str(e) for e in caught.value.exceptions] == [
-        "device spec 'zz@127.0.0.1:0/1': unknown model 'zz'; known models: aq1, nm1",
+        "device spec 'zz@127.0.0.1:0/1': unknown model 'zz'; known models: aq1, nm1, pb1, tb1, tc1, wb1",
         "device spec 'nm1@127.0.0.1:5020/1': unit 1 on 127.0.0.1:5020 is already aq1@127.0.0.1:5020/1",
     ]
 

@@ -1,6 +1,7 @@
-"""Simulated Misto sensor firmware: device models declared as data, served over Modbus TCP
-with realistic daily patterns. Embed it with :class:`Simulator` or :func:`run_devices`, or run
-the ``misto-sim`` command."""
+"""Simulated Misto sensor firmware: device models declared as data, served over Modbus TCP or
+RTU (on a pseudo-terminal, a serial device, or over TCP) with realistic daily patterns and
+injectable faults. Embed it with :class:`Simulator` or :func:`run_devices`, or run the
+``misto-sim`` command."""
 
 from misto.sim.clock import Clock, ScaledClock, system_clock
 from misto.sim.device import SimulatedDevice, Snapshot
@@ -14,8 +15,9 @@ from misto.sim.errors import (
     StateFileError,
     UnknownModelError,
 )
+from misto.sim.faults import Fault, FaultKind, FaultSpec, FaultState, parse_fault
 from misto.sim.simulator import ServedDevice, Simulator, SimulatorStats, run_devices
-from misto.sim.spec import DeviceSpec, parse_device_spec, parse_device_specs
+from misto.sim.spec import DeviceSpec, SpecTransport, parse_device_spec, parse_device_specs
 
 __all__ = [
     "MODELS",
@@ -23,6 +25,10 @@ __all__ = [
     "DeviceModel",
     "DeviceSpec",
     "EncodingError",
+    "Fault",
+    "FaultKind",
+    "FaultSpec",
+    "FaultState",
     "ModelError",
     "RegisterTable",
     "RegisterType",
@@ -36,12 +42,14 @@ __all__ = [
     "SimulatorStats",
     "Snapshot",
     "SpecError",
+    "SpecTransport",
     "StateFileError",
     "UnknownModelError",
     "WordOrder",
     "get_model",
     "parse_device_spec",
     "parse_device_specs",
+    "parse_fault",
     "run_devices",
     "system_clock",
 ]

@@ -16,9 +16,13 @@ from typing import Annotated
 import typer
 
 from misto.sim import describe as describe_model
+from misto.sim.camera.cli import camera_command
 from misto.sim.clock import Clock, ScaledClock, system_clock
 from misto.sim.devices import MODELS, get_model
 from misto.sim.errors import SimError, SpecError, UnknownModelError
+from misto.sim.faults import FORMAT as FAULT_FORMAT
+from misto.sim.faults import FaultSpec, parse_fault
+from misto.sim.serial_devices.cli import serial_command
 from misto.sim.signals import KYIV
 from misto.sim.simulator import DEFAULT_UPDATE_INTERVAL, ServedDevice, run_devices
 from misto.sim.spec import FORMAT, DeviceSpec, parse_device_specs
@@ -27,7 +31,7 @@ USAGE_ERROR = 2
 
 app = typer.Typer(
     name="misto-sim",
-    help="Simulated Misto sensor firmware: Modbus TCP devices with realistic daily patterns.",
+    help="Simulated Misto sensor firmware: Modbus TCP and RTU devices with realistic daily patterns and faults.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -83,7 +87,15 @@ def _announce(devices: Sequence[ServedDevice]) -> None:
 
 
 async def _serve(
-    specs: list[DeviceSpec], *, seed: int, freeze: bool, interval: float, state_file: Path | None, clock: Clock
+    specs: list[DeviceSpec],
+    *,
+    seed: int,
+    freeze: bool,
+    interval: float,
+    state_file: Path | None,
+    clock: Clock,
+    faults: list[FaultSpec],
+    baudrate: int,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,6 +111,8 @@ async def _serve(
             clock=clock,
             on_ready=_announce,
             stop=stop,
+            faults=faults,
+            baudrate=baudrate,
         )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -110,9 +124,25 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options; callers never pa
     device: Annotated[
         list[str],
         typer.Option(
-            "--device", "-d", metavar="MODEL@HOST:PORT[/UNIT]", help=f"A device to serve: {FORMAT}. Repeatable."
+            "--device",
+            "-d",
+            metavar="MODEL@[TRANSPORT:]ADDRESS[/UNIT]",
+            help=f"A device to serve: {FORMAT}. Transports: tcp (default), rtu-tcp, pty, serial. Repeatable.",
         ),
     ],
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            "-f",
+            metavar="TARGET:KIND[:KEY=VALUE,...]",
+            help=f"Inject a fault into a device: {FAULT_FORMAT}. Kinds: stuck, dropout, slow, crc, garbage, "
+            "exception, power-loss. Repeatable.",
+        ),
+    ] = None,
+    baudrate: Annotated[
+        int, typer.Option(metavar="BAUD", help="Line speed of serial: devices (8 data bits, no parity, 1 stop bit).")
+    ] = 9600,
     seed: Annotated[
         int | None, typer.Option(help="Seed for the simulated noise (default: random, printed on stderr at start).")
     ] = None,
@@ -138,7 +168,7 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options; callers never pa
     ] = 1.0,
     log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level on stderr.")] = "warning",
 ) -> None:
-    """Serve devices over Modbus TCP until SIGINT or SIGTERM."""
+    """Serve devices over Modbus TCP or RTU until SIGINT or SIGTERM."""
     level = logging.getLevelNamesMapping().get(log_level.upper())
     if level is None:
         raise _fail(f"--log-level {log_level!r}: expected one of debug, info, warning, error")
@@ -149,6 +179,14 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options; callers never pa
             message = f"{exc.spec!r}: {exc.reason}" if isinstance(exc, SpecError) else str(exc)
             typer.echo(f"misto-sim: error: --device {message}", err=True)
         raise typer.Exit(USAGE_ERROR) from None
+    faults: list[FaultSpec] = []
+    for text in fault or []:
+        try:
+            faults.append(parse_fault(text))
+        except SpecError as exc:
+            typer.echo(f"misto-sim: error: --fault {exc.spec!r}: {exc.reason}", err=True)
+    if len(faults) != len(fault or []):
+        raise typer.Exit(USAGE_ERROR)
     clock: Clock = system_clock
     if start is not None or speed != 1.0:
         clock = ScaledClock(_parse_start(start) if start is not None else system_clock(), speed=speed)
@@ -158,10 +196,27 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options; callers never pa
         typer.echo(f"misto-sim: seed {seed} (pass --seed {seed} to repeat this run)", err=True)
     try:
         asyncio.run(
-            _serve(specs, seed=seed, freeze=freeze, interval=update_interval, state_file=state_file, clock=clock)
+            _serve(
+                specs,
+                seed=seed,
+                freeze=freeze,
+                interval=update_interval,
+                state_file=state_file,
+                clock=clock,
+                faults=faults,
+                baudrate=baudrate,
+            )
         )
-    except SimError as exc:
+    except ExceptionGroup as group:  # faults that name no device, or need RTU
+        for problem in group.exceptions:
+            typer.echo(f"misto-sim: error: --fault {problem}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
+    except (SimError, ValueError) as exc:
         raise _fail(str(exc), code=1) from None
+
+
+app.command("serial")(serial_command)
+app.command("camera")(camera_command)
 
 
 def main() -> None:

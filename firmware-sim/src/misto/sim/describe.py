@@ -6,21 +6,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from misto.sim.devices import DeviceModel, RegisterTable, SimRegister
+from misto.sim.devices import DeviceModel, RegisterTable, RegisterType, SimRegister, SimText, WordOrder
 
-FUNCTION_CODES = {RegisterTable.INPUT: 4, RegisterTable.HOLDING: 3}
-HEADER = ("addr", "words", "metric", "table", "type", "word order", "scale", "unit", "range", "signal")
+HEADER = ("addr", "words", "name", "table", "type", "layout", "scale", "unit", "range", "signal")
+
+
+def layout(reg: SimRegister) -> str:
+    """Byte layout of a value, ``A`` its most significant byte: ``ABCD`` (big word and byte
+    order), ``CDAB``, ``BADC``, ``DCBA``; ``AB``/``BA`` for one register; ``bit N`` for a bit field."""
+    if reg.type is RegisterType.BIT:
+        return "-" if reg.bit is None else f"bit {reg.bit}" + (" (BA)" if reg.byte_order is WordOrder.LITTLE else "")
+    letters = "ABCDEFGH"[: 2 * reg.words]
+    pairs = [letters[i : i + 2] for i in range(0, len(letters), 2)]
+    if reg.byte_order is WordOrder.LITTLE:
+        pairs = [p[::-1] for p in pairs]
+    if reg.word_order is WordOrder.LITTLE:
+        pairs = pairs[::-1]
+    return "".join(pairs)
+
+
+def _table(table: RegisterTable, writable: bool) -> str:
+    return f"{table} ({table.function_code:02d}{', rw' if writable else ''})"
 
 
 def summary(model: DeviceModel) -> str:
     """``Misto AQ-1 air-quality station: Modbus TCP, input registers 0-11 (pm25, ...)``"""
-    tables = ", ".join(
-        f"{t} registers {min(r.address for r in model.registers if r.table is t)}-"
-        f"{max(r.last_address for r in model.registers if r.table is t)}"
-        for t in model.tables
-    )
-    metrics = ", ".join(r.metric for r in model.registers)
-    return f"{model.title}: Modbus TCP, {tables} ({metrics})"
+    spans = []
+    for t in model.tables:
+        addresses = [a for r in model.registers if r.table is t for a in r.addresses]
+        if t is RegisterTable.HOLDING:
+            addresses += [a for text in model.identity for a in text.addresses]
+        what = "registers" if not t.is_bits else "bits"
+        spans.append(f"{t} {what} {min(addresses)}-{max(addresses)}")
+    names = list(dict.fromkeys(r.metric for r in model.registers))
+    return f"{model.title}: {model.transport}, {', '.join(spans)} ({', '.join(names)})"
 
 
 def as_data(model: DeviceModel) -> dict[str, Any]:
@@ -28,22 +47,32 @@ def as_data(model: DeviceModel) -> dict[str, Any]:
     return {
         "id": model.id,
         "title": model.title,
-        "transport": "modbus-tcp",
+        "transport": model.transport.value,
         "registers": [
             {
+                "name": r.key,
                 "metric": r.metric,
+                "subdevice": r.subdevice,
                 "unit": r.unit,
                 "table": str(r.table),
-                "function": FUNCTION_CODES[r.table],
+                "function": r.table.function_code,
                 "address": r.address,
                 "words": r.words,
                 "type": str(r.type),
                 "word_order": str(r.word_order),
+                "byte_order": str(r.byte_order),
+                "bit": r.bit,
+                "layout": layout(r),
+                "writable": r.writable,
                 "scale": r.scale,
                 "range": [r.signal.floor, r.signal.ceiling],
                 "signal": r.signal.describe(),
             }
             for r in model.registers
+        ],
+        "identity": [
+            {"name": t.name, "table": "holding", "address": t.address, "words": t.words, "text": t.text}
+            for t in model.identity
         ],
     }
 
@@ -52,10 +81,10 @@ def _cells(r: SimRegister) -> tuple[str, ...]:
     return (
         str(r.address),
         str(r.words),
-        r.metric,
-        f"{r.table} ({FUNCTION_CODES[r.table]:02d})",
+        r.key,
+        _table(r.table, r.writable),
         str(r.type),
-        str(r.word_order) if r.words > 1 else "-",
+        layout(r),
         f"{r.scale:g}",
         r.unit,
         f"{r.signal.floor:g}..{r.signal.ceiling:g}",
@@ -63,19 +92,28 @@ def _cells(r: SimRegister) -> tuple[str, ...]:
     )
 
 
+def _text_cells(t: SimText) -> tuple[str, ...]:
+    return (str(t.address), str(t.words), t.name, _table(RegisterTable.HOLDING, False), "string", "AB", "-", "-", "-")
+    # the last cell (signal) is added by the caller
+
+
+def _rows(model: DeviceModel) -> list[tuple[str, ...]]:
+    return [_cells(r) for r in model.registers] + [(*_text_cells(t), f'text "{t.text}"') for t in model.identity]
+
+
 def text_table(model: DeviceModel) -> str:
     """Aligned columns for a terminal (``describe``)."""
-    rows = [_cells(r) for r in model.registers]
+    rows = _rows(model)
     widths = [max(len(row[i]) for row in (HEADER, *rows)) for i in range(len(HEADER) - 1)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)) + "  " + cells[-1]
 
-    title = f"{model.id}: {model.title} (Modbus TCP, unit 1 unless the --device spec says otherwise)"
+    title = f"{model.id}: {model.title} ({model.transport}, unit 1 unless the --device spec says otherwise)"
     return "\n".join([title, line(HEADER), *(line(r) for r in rows)])
 
 
 def markdown_table(model: DeviceModel) -> str:
     """A Markdown table (``describe --markdown``), as the README shows it."""
-    rows = [HEADER, tuple("---" for _ in HEADER), *(_cells(r) for r in model.registers)]
+    rows = [HEADER, tuple("---" for _ in HEADER), *_rows(model)]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)

@@ -1,7 +1,7 @@
-"""A running instance of a device model: its signals, its current register values, and the
-count of values that did not fit their registers. Transports (Modbus TCP today; RTU and raw
-serial later) read :attr:`SimulatedDevice.snapshot` and frame it their own way; faults such
-as a stuck value or a dropout belong between the two, not in the model."""
+"""A running instance of a device model: its signals, its current register values, the values
+written to it, and the count of values that did not fit their registers. Transports read
+:attr:`SimulatedDevice.snapshot` (through :mod:`misto.sim.modbus.responder`) and frame it their
+own way; faults such as a dropout sit between the two, not in the model."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
-from misto.sim.devices.model import DeviceModel
-from misto.sim.encoding import Quantized, quantize
+from misto.sim.devices.model import DeviceModel, SimRegister
+from misto.sim.encoding import Quantized, decoded_value, quantize
 from misto.sim.signals import SignalSet
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The device's registers at one instant. ``seq`` grows by one per update."""
+    """The device's registers at one instant. ``seq`` grows by one per update (or write)."""
 
     seq: int
     at: datetime
@@ -31,26 +31,31 @@ class Snapshot:
 
     @property
     def values(self) -> dict[str, float]:
-        """What a correct decoder reads from each metric's registers, in register-map order."""
-        return {metric: q.value for metric, q in self.quantized.items()}
+        """What a correct decoder reads from each row (by key), in register-map order."""
+        return {key: q.value for key, q in self.quantized.items()}
 
 
 class SimulatedDevice:
     """One device instance. ``key`` names the instance (for instance ``aq1@127.0.0.1:5020/1``)
     and, with ``seed``, fixes its random generators: the same seed, key and sequence of
-    instants give the same values."""
+    instants give the same values.
+
+    A value written to a writable row (:meth:`write`) replaces its signal from then on, as a
+    set point does on a real device."""
 
     def __init__(self, model: DeviceModel, *, seed: int, key: str) -> None:
         self.model = model
         self.key = key
         self.clamps: Counter[str] = Counter()
+        self.writes = 0
         self._order = model.evaluation_order()
         self._signals = SignalSet(
-            [(reg.metric, reg.signal) for reg in self._order],
+            [(reg.key, reg.signal) for reg in self._order],
             # str seeds hash with SHA-512: stable across runs and Python versions. Simulated
             # noise, not cryptography.
-            lambda metric: random.Random(f"{seed}/{key}/{metric}"),  # noqa: S311
+            lambda name: random.Random(f"{seed}/{key}/{name}"),  # noqa: S311
         )
+        self._written: dict[str, int | float] = {}
         self._snapshot: Snapshot | None = None
 
     @property
@@ -63,24 +68,42 @@ class SimulatedDevice:
         engineering = self._signals.sample(at)
         quantized: dict[str, Quantized] = {}
         for reg in self.model.registers:
-            q = quantize(reg, engineering[reg.metric])
+            written = self._written.get(reg.key)
+            if written is not None:
+                quantized[reg.key] = Quantized(raw=written, value=decoded_value(reg, written), clamped=False)
+                continue
+            q = quantize(reg, engineering[reg.key])
             if q.clamped:
-                if not self.clamps[reg.metric]:
+                if not self.clamps[reg.key]:
                     log.warning(
                         "%s: %s=%r does not fit %s with scale %g; clamped (counted in clamps)",
                         self.key,
-                        reg.metric,
-                        engineering[reg.metric],
+                        reg.key,
+                        engineering[reg.key],
                         reg.type,
                         reg.scale,
                     )
-                self.clamps[reg.metric] += 1
-            quantized[reg.metric] = q
+                self.clamps[reg.key] += 1
+            quantized[reg.key] = q
+        return self._publish(at, engineering, quantized)
+
+    def write(self, values: Mapping[SimRegister, int | float]) -> Snapshot:
+        """Hold the raw ``values`` in their (writable) rows from now on; the snapshot changes at once."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            raise RuntimeError("write before the first update")
+        quantized = dict(snapshot.quantized)
+        for reg, raw in values.items():
+            if not reg.writable:
+                raise ValueError(f"{self.model.id}.{reg.key} is not writable")
+            self._written[reg.key] = raw
+            quantized[reg.key] = Quantized(raw=raw, value=decoded_value(reg, raw), clamped=False)
+        self.writes += 1
+        return self._publish(snapshot.at, snapshot.engineering, quantized)
+
+    def _publish(self, at: datetime, engineering: Mapping[str, float], quantized: dict[str, Quantized]) -> Snapshot:
         seq = 1 if self._snapshot is None else self._snapshot.seq + 1
         self._snapshot = Snapshot(
-            seq=seq,
-            at=at,
-            engineering=MappingProxyType(engineering),
-            quantized=MappingProxyType(quantized),
+            seq=seq, at=at, engineering=MappingProxyType(dict(engineering)), quantized=MappingProxyType(quantized)
         )
         return self._snapshot

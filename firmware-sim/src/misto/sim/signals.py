@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -242,6 +242,35 @@ class Daily:
         return ", ".join(parts)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constant:
+    """Always ``level`` (a test bench's known values, a fixed configuration)."""
+
+    level: float
+
+    @property
+    def floor(self) -> float:
+        return self.level
+
+    @property
+    def ceiling(self) -> float:
+        return self.level
+
+    @property
+    def noise(self) -> Noise:
+        return NO_NOISE
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return ()
+
+    def value(self, moment: Moment, inputs: Mapping[str, float], noise: float) -> float:
+        return self.level
+
+    def describe(self) -> str:
+        return f"constant {self.level:g}"
+
+
 def _within(x: float, low: float, high: float) -> float:
     return min(max(x, low), high)
 
@@ -356,22 +385,47 @@ class OrnsteinUhlenbeck:
         return self._x
 
 
+@runtime_checkable
+class Process(Protocol):
+    """The running state of a stateful signal in one device instance (see :mod:`misto.sim.processes`)."""
+
+    def at(self, moment: Moment, inputs: Mapping[str, float]) -> float: ...
+
+
+@runtime_checkable
+class StatefulSignal(Protocol):
+    """A signal whose value depends on its own history (a parking bay stays occupied for a while, a
+    bin fills until it is emptied): :meth:`start` makes its state for one device instance."""
+
+    def start(self, rng: random.Random) -> Process: ...
+
+
 class SignalSet:
     """The signals of one device instance, evaluated together in dependency order.
 
-    ``rng_for(metric)`` gives each metric its own generator, so adding a metric to a model
-    does not change the values of the others for the same seed.
+    ``rng_for(key)`` gives each row its own generator, so adding a row to a model does not
+    change the values of the others for the same seed.
     """
 
     def __init__(self, signals: Sequence[tuple[str, Signal]], rng_for: Callable[[str], random.Random]) -> None:
         self._signals = tuple(signals)
-        self._noise = {metric: OrnsteinUhlenbeck(rng_for(metric), signal.noise) for metric, signal in self._signals}
+        self._noise: dict[str, OrnsteinUhlenbeck] = {}
+        self._processes: dict[str, Process] = {}
+        for key, signal in self._signals:
+            if isinstance(signal, StatefulSignal):
+                self._processes[key] = signal.start(rng_for(key))
+            else:
+                self._noise[key] = OrnsteinUhlenbeck(rng_for(key), signal.noise)
 
     def sample(self, at: datetime) -> dict[str, float]:
-        """Every metric's value at ``at``, clamped to its sensor's measuring range."""
+        """Every row's value at ``at``, clamped to its sensor's measuring range."""
         moment = Moment.of(at)
         values: dict[str, float] = {}
-        for metric, signal in self._signals:
-            raw = signal.value(moment, values, self._noise[metric].at(moment.timestamp))
-            values[metric] = _within(raw, signal.floor, signal.ceiling)
+        for key, signal in self._signals:
+            process = self._processes.get(key)
+            if process is not None:
+                raw = process.at(moment, values)
+            else:
+                raw = signal.value(moment, values, self._noise[key].at(moment.timestamp))
+            values[key] = _within(raw, signal.floor, signal.ceiling)
         return values

@@ -1,8 +1,9 @@
-"""The simulator as a library: serve a set of devices, refresh their registers on a schedule
-and keep the state file current. The CLI's ``serve`` is a thin wrapper around this.
+"""The simulator as a library: serve a set of devices, refresh their registers on a schedule,
+apply injected faults and keep the state file current. The CLI's ``serve`` is a thin wrapper.
 
     async with Simulator([DeviceSpec("aq1", "127.0.0.1", 0)], seed=1) as sim:
         port = sim.devices[0].port      # bound port (0 asked the OS for a free one)
+        sim.faults(0).add(Fault(kind=FaultKind.DROPOUT, p=0.5))
         ...                             # talk Modbus TCP to it
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,8 +23,9 @@ from misto.sim.clock import Clock, system_clock
 from misto.sim.device import SimulatedDevice
 from misto.sim.devices import MODELS, DeviceModel
 from misto.sim.errors import SpecError, StateFileError
-from misto.sim.modbus_server import ModbusTcpDeviceServer
-from misto.sim.spec import DeviceSpec, conflicts
+from misto.sim.faults import FaultSpec, FaultState
+from misto.sim.modbus import AbsentUnit, Bus, Framing, SerialLineServer, TcpServer
+from misto.sim.spec import DeviceSpec, SpecTransport, conflicts, endpoint_key
 from misto.sim.state_file import DeviceState, state_document, write_atomically
 
 log = logging.getLogger(__name__)
@@ -30,13 +33,18 @@ log = logging.getLogger(__name__)
 DEFAULT_UPDATE_INTERVAL = 1.0
 
 
+Server = TcpServer | SerialLineServer
+
+
 @dataclass(frozen=True, slots=True)
 class ServedDevice:
-    """A device being served: its spec, its running instance, and the port it is bound to."""
+    """A device being served: its spec, its running instance, the port it is bound to (0 on a
+    serial line) and its faults."""
 
     spec: DeviceSpec
     device: SimulatedDevice
     port: int
+    faults: FaultState
 
     @property
     def model(self) -> DeviceModel:
@@ -50,9 +58,17 @@ class ServedDevice:
     def unit(self) -> int:
         return self.spec.unit
 
-    def serving_line(self) -> str:
+    @property
+    def endpoint(self) -> str:
+        """Where it is served: ``127.0.0.1:5020``, ``rtu-tcp:127.0.0.1:5030``, ``pty:/tmp/bus``."""
+        if self.spec.path is not None:
+            return self.spec.endpoint
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f'serving {self.model.id} "{self.model.title}" on {host}:{self.port} unit {self.unit}'
+        prefix = "" if self.spec.transport is SpecTransport.TCP else f"{self.spec.transport}:"
+        return f"{prefix}{host}:{self.port}"
+
+    def serving_line(self) -> str:
+        return f'serving {self.model.id} "{self.model.title}" on {self.endpoint} unit {self.unit}'
 
 
 @dataclass(slots=True)
@@ -66,11 +82,13 @@ class SimulatorStats:
 
 
 class Simulator:
-    """Serves ``specs`` over Modbus TCP until closed. Use as an async context manager.
+    """Serves ``specs`` until closed. Use as an async context manager.
 
     ``seed`` fixes every device's noise; ``freeze`` computes the values once and holds them;
     otherwise all devices are refreshed together every ``update_interval`` seconds at the
-    instant ``clock()`` gives. ``state_file``, if set, is rewritten after every update.
+    instant ``clock()`` gives (a device with a ``stuck`` fault keeps its values). ``faults``
+    are switched on at the start; :meth:`faults` adds and clears them while serving.
+    ``state_file``, if set, is rewritten after every update.
     """
 
     def __init__(
@@ -83,6 +101,8 @@ class Simulator:
         state_file: Path | None = None,
         clock: Clock = system_clock,
         models: Mapping[str, DeviceModel] = MODELS,
+        faults: Sequence[FaultSpec] = (),
+        baudrate: int = 9600,
     ) -> None:
         if not specs:
             raise ValueError("nothing to serve: no device specs")
@@ -94,6 +114,7 @@ class Simulator:
             if s.model not in models
         ]
         problems += conflicts(specs)
+        problems += _fault_problems(specs, faults)
         if problems:
             raise ExceptionGroup("bad device specs", problems)
         self.specs = tuple(specs)
@@ -107,7 +128,13 @@ class Simulator:
         self._instances = [
             SimulatedDevice(models[s.model], seed=seed, key=key) for s, key in zip(self.specs, keys, strict=True)
         ]
-        self._servers: list[ModbusTcpDeviceServer] = []
+        self._faults = [
+            FaultState(rng=random.Random(f"{seed}/{key}/faults"))  # noqa: S311 - simulated faults
+            for key in keys
+        ]
+        self._initial_faults = tuple(faults)
+        self.baudrate = baudrate
+        self._servers: list[Server] = []
         self._served: tuple[ServedDevice, ...] = ()
         self._updater: asyncio.Task[None] | None = None
         self._state_file_failing = False
@@ -116,6 +143,10 @@ class Simulator:
     def devices(self) -> tuple[ServedDevice, ...]:
         """The served devices, in spec order (empty before :meth:`start`)."""
         return self._served
+
+    def faults(self, index: int) -> FaultState:
+        """The faults of the device of ``specs[index]``: ``add`` one, or ``clear`` them."""
+        return self._faults[index]
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -132,20 +163,17 @@ class Simulator:
         :class:`~misto.sim.errors.StateFileError` if the state file cannot be written, after
         closing whatever did start."""
         self.update()
+        for spec in self._initial_faults:
+            self._faults[self._index_of(spec.target)].add(spec.fault)
         try:
             served_port: dict[int, int] = {}
             for indexes in self._groups():
-                first = self.specs[indexes[0]]
-                server = ModbusTcpDeviceServer(
-                    host=first.host,
-                    port=first.port,
-                    units={self.specs[i].unit: self._instances[i] for i in indexes},
-                )
+                server = self._server_for(indexes)
                 await server.start()
                 self._servers.append(server)
-                served_port.update((i, server.port) for i in indexes)
+                served_port.update((i, server.port if isinstance(server, TcpServer) else 0) for i in indexes)
             self._served = tuple(
-                ServedDevice(spec=spec, device=dev, port=served_port[i])
+                ServedDevice(spec=spec, device=dev, port=served_port[i], faults=self._faults[i])
                 for i, (spec, dev) in enumerate(zip(self.specs, self._instances, strict=True))
             )
             if problem := await self._write_state():
@@ -157,20 +185,44 @@ class Simulator:
         if not self.freeze:
             self._updater = asyncio.create_task(self._update_loop(), name="misto-sim-updater")
 
-    def _groups(self) -> list[list[int]]:
-        """Spec indexes grouped by listening socket: same host and port share one server
-        (port 0 always gets its own)."""
-        groups: dict[tuple[str, int] | int, list[int]] = {}
+    def _index_of(self, target: str) -> int:
         for i, spec in enumerate(self.specs):
-            key: tuple[str, int] | int = i if spec.port == 0 else (spec.host, spec.port)
+            if target in (str(spec), f"{spec.model}@{spec.endpoint}"):
+                return i
+        raise KeyError(target)  # checked in the constructor
+
+    def _server_for(self, indexes: list[int]) -> Server:
+        first = self.specs[indexes[0]]
+        rtu = first.transport.is_rtu
+        bus = Bus(
+            {self.specs[i].unit: (self._instances[i], self._faults[i]) for i in indexes},
+            absent=AbsentUnit.SILENCE if rtu else AbsentUnit.GATEWAY_EXCEPTION,
+        )
+        if first.path is not None:
+            return SerialLineServer(
+                path=Path(first.path),
+                bus=bus,
+                create_pty=first.transport is SpecTransport.PTY,
+                baudrate=self.baudrate,
+            )
+        framing = Framing.RTU if rtu else Framing.MBAP
+        return TcpServer(host=first.host, port=first.port, bus=bus, framing=framing)
+
+    def _groups(self) -> list[list[int]]:
+        """Spec indexes grouped by server: same serial line, or same host and port, share one
+        (TCP port 0 always gets its own)."""
+        groups: dict[tuple[str, ...] | int, list[int]] = {}
+        for i, spec in enumerate(self.specs):
+            key: tuple[str, ...] | int = i if spec.port == 0 and spec.path is None else endpoint_key(spec)
             groups.setdefault(key, []).append(i)
         return list(groups.values())
 
     def update(self) -> None:
-        """Refresh every device at one instant of the clock."""
+        """Refresh every device at one instant of the clock (stuck devices keep their values)."""
         at = self.clock()
-        for dev in self._instances:
-            dev.update(at)
+        for dev, faults in zip(self._instances, self._faults, strict=True):
+            if dev.snapshot is None or not faults.stuck:
+                dev.update(at)
         self.stats.updates += 1
 
     async def _update_loop(self) -> None:
@@ -197,7 +249,18 @@ class Simulator:
         for served in self._served:
             snapshot = served.device.snapshot
             assert snapshot is not None  # updated before serving
-            states.append(DeviceState(served.model.id, served.host, served.port, served.unit, snapshot.values))
+            states.append(
+                DeviceState(
+                    served.model.id,
+                    served.host,
+                    served.port,
+                    served.unit,
+                    snapshot.values,
+                    transport=str(served.spec.transport),
+                    path=served.spec.path,
+                    faults=dict(served.faults.counts),
+                )
+            )
         return states
 
     async def _write_state(self) -> str | None:
@@ -242,6 +305,22 @@ class Simulator:
                 await server.close()
 
 
+def _fault_problems(specs: Sequence[DeviceSpec], faults: Sequence[FaultSpec]) -> list[SpecError]:
+    problems = []
+    for spec in faults:
+        matching = [s for s in specs if spec.target in (str(s), f"{s.model}@{s.endpoint}")]
+        if not matching:
+            known = ", ".join(str(s) for s in specs)
+            problems.append(
+                SpecError(spec.target, f"no --device {spec.target!r} for fault {spec.fault}; devices: {known}")
+            )
+        elif spec.fault.kind.needs_rtu and not matching[0].transport.is_rtu:
+            problems.append(
+                SpecError(spec.target, f"a {spec.fault.kind} fault needs an RTU transport (pty, serial, rtu-tcp)")
+            )
+    return problems
+
+
 def _keys(specs: Sequence[DeviceSpec]) -> list[str]:
     """A name per device that seeds its noise: the spec, plus ``#2``, ``#3``... for repeats
     (two ``aq1@127.0.0.1:0`` devices must not produce the same values)."""
@@ -264,11 +343,20 @@ async def run_devices(
     clock: Clock = system_clock,
     on_ready: Callable[[Sequence[ServedDevice]], None] | None = None,
     stop: asyncio.Event | None = None,
+    faults: Sequence[FaultSpec] = (),
+    baudrate: int = 9600,
 ) -> None:
     """Serve ``specs`` until ``stop`` is set (or the task is cancelled). ``on_ready`` is called
     once every device is listening."""
     async with Simulator(
-        specs, seed=seed, freeze=freeze, update_interval=update_interval, state_file=state_file, clock=clock
+        specs,
+        seed=seed,
+        freeze=freeze,
+        update_interval=update_interval,
+        state_file=state_file,
+        clock=clock,
+        faults=faults,
+        baudrate=baudrate,
     ) as sim:
         if on_ready is not None:
             on_ready(sim.devices)

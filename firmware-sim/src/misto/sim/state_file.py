@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,17 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class DeviceState:
+    """One device in the state file. ``values`` are by row key (``metric`` or ``subdevice/metric``);
+    ``faults`` counts requests and what the injected faults did to them."""
+
     model: str
     host: str
     port: int
     unit: int
     values: Mapping[str, float]
+    transport: str = "tcp"
+    path: str | None = None
+    faults: Mapping[str, int] = field(default_factory=dict)
 
 
 def utc_text(at: datetime) -> str:
@@ -32,7 +38,16 @@ def state_document(updated_at: datetime, devices: Sequence[DeviceState]) -> dict
     return {
         "updated_at": utc_text(updated_at),
         "devices": [
-            {"model": d.model, "host": d.host, "port": d.port, "unit": d.unit, "values": dict(d.values)}
+            {
+                "model": d.model,
+                "transport": d.transport,
+                "host": d.host,
+                "port": d.port,
+                "path": d.path,
+                "unit": d.unit,
+                "values": dict(d.values),
+                "faults": dict(d.faults),
+            }
             for d in devices
         ],
     }

@@ -2,37 +2,65 @@
 lives, how it is encoded, and which signal it carries.
 
 Register conventions (shared with the edge agent's device profiles): each register holds
-16 bits, most significant byte first; for multi-register values word order ``big`` puts the
-high word at the lower address (ABCD) and ``little`` the low word first (CDAB); the value on
-the wire is ``round(engineering / scale)`` for integer types and ``engineering / scale`` as
-an IEEE 754 number for floating-point types.
+16 bits; ``byte_order`` ``big`` puts the most significant byte first (the default and the
+Modbus convention); for multi-register values word order ``big`` puts the high word at the
+lower address (ABCD) and ``little`` the low word first (CDAB); the value on the wire is
+``round(engineering / scale)`` for integer types and ``engineering / scale`` as an IEEE 754
+number for floating-point types. A ``bit`` row is a coil, a discrete input, or one bit of a
+register (bit 0 is the least significant), holding 0 or 1. Text (model name, serial number)
+is ASCII in holding registers, two characters per register, padded with NULs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from misto.protocol.vocabulary import METRICS
 from misto.sim.errors import ModelError
 from misto.sim.signals import Signal
 
 MAX_ADDRESS = 0xFFFF
 FLOAT32_MAX = 3.4028234663852886e38
+FLOAT64_MAX = 1.7976931348623157e308
 
 
 class RegisterTable(StrEnum):
-    """Which Modbus table a register is in: input registers (function 04, read-only by
-    protocol) or holding registers (function 03)."""
+    """Which Modbus table a row is in: input registers (function 04, read-only), holding
+    registers (03, written with 06/16), coils (01, written with 05/15) or discrete inputs (02)."""
 
     INPUT = "input"
     HOLDING = "holding"
+    COIL = "coil"
+    DISCRETE_INPUT = "discrete_input"
+
+    @property
+    def is_bits(self) -> bool:
+        return self in (RegisterTable.COIL, RegisterTable.DISCRETE_INPUT)
+
+    @property
+    def writable(self) -> bool:
+        return self in (RegisterTable.HOLDING, RegisterTable.COIL)
+
+    @property
+    def function_code(self) -> int:
+        return {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}[self.value]
 
 
 class WordOrder(StrEnum):
+    """Order of the words of a value, or of the two bytes in a register (``byte_order``)."""
+
     BIG = "big"
     LITTLE = "little"
+
+
+ByteOrder = WordOrder
+
+
+class Transport(StrEnum):
+    """How a real device of this kind is wired. The simulator serves any model over any transport."""
+
+    TCP = "Modbus TCP"
+    RTU = "Modbus RTU (RS-485)"
 
 
 class ValueKind(StrEnum):
@@ -42,15 +70,14 @@ class ValueKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TypeInfo:
-    """How a register type is laid out: its width in 16-bit words and the range of raw values
-    it can hold. A new type (int64, uint64, float64) is one more :class:`RegisterType` member,
-    one row here and one row in the Modbus adapter's type table; a string type would also add
-    a ``words`` field to :class:`SimRegister` since its width is not fixed."""
+    """How a register type is laid out: its width in 16-bit words (or bits, in a bit table),
+    the struct code of its bytes and the range of raw values it can hold."""
 
     words: int
     kind: ValueKind
     minimum: float
     maximum: float
+    struct_code: str
 
 
 class RegisterType(StrEnum):
@@ -58,7 +85,11 @@ class RegisterType(StrEnum):
     INT16 = "int16"
     UINT32 = "uint32"
     INT32 = "int32"
+    UINT64 = "uint64"
+    INT64 = "int64"
     FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    BIT = "bit"
 
     @property
     def info(self) -> TypeInfo:
@@ -70,18 +101,26 @@ class RegisterType(StrEnum):
 
 
 _TYPES: dict[RegisterType, TypeInfo] = {
-    RegisterType.UINT16: TypeInfo(1, ValueKind.INTEGER, 0, 0xFFFF),
-    RegisterType.INT16: TypeInfo(1, ValueKind.INTEGER, -0x8000, 0x7FFF),
-    RegisterType.UINT32: TypeInfo(2, ValueKind.INTEGER, 0, 0xFFFF_FFFF),
-    RegisterType.INT32: TypeInfo(2, ValueKind.INTEGER, -0x8000_0000, 0x7FFF_FFFF),
-    RegisterType.FLOAT32: TypeInfo(2, ValueKind.FLOAT, -FLOAT32_MAX, FLOAT32_MAX),
+    RegisterType.UINT16: TypeInfo(1, ValueKind.INTEGER, 0, 0xFFFF, "H"),
+    RegisterType.INT16: TypeInfo(1, ValueKind.INTEGER, -0x8000, 0x7FFF, "h"),
+    RegisterType.UINT32: TypeInfo(2, ValueKind.INTEGER, 0, 0xFFFF_FFFF, "I"),
+    RegisterType.INT32: TypeInfo(2, ValueKind.INTEGER, -0x8000_0000, 0x7FFF_FFFF, "i"),
+    RegisterType.UINT64: TypeInfo(4, ValueKind.INTEGER, 0, 2**64 - 1, "Q"),
+    RegisterType.INT64: TypeInfo(4, ValueKind.INTEGER, -(2**63), 2**63 - 1, "q"),
+    RegisterType.FLOAT32: TypeInfo(2, ValueKind.FLOAT, -FLOAT32_MAX, FLOAT32_MAX, "f"),
+    RegisterType.FLOAT64: TypeInfo(4, ValueKind.FLOAT, -FLOAT64_MAX, FLOAT64_MAX, "d"),
+    RegisterType.BIT: TypeInfo(1, ValueKind.INTEGER, 0, 1, ""),
 }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimRegister:
     """One row of a register map: ``metric`` (from the protocol vocabulary, in ``unit``) at
-    ``address`` of ``table``, ``type.words`` registers wide, carrying ``signal``."""
+    ``address`` of ``table``, ``type.words`` registers wide, carrying ``signal``.
+
+    ``subdevice`` names a part of the device with its own readings (bay 3 of a parking
+    controller): the edge reports them as device ``<id>.<subdevice>``. ``writable`` rows take
+    written values (a set point) and hold them instead of their signal."""
 
     metric: str
     unit: str
@@ -90,7 +129,16 @@ class SimRegister:
     type: RegisterType
     scale: float = 1.0
     word_order: WordOrder = WordOrder.BIG
+    byte_order: WordOrder = WordOrder.BIG
+    bit: int | None = None
+    subdevice: str | None = None
+    writable: bool = False
     signal: Signal
+
+    @property
+    def key(self) -> str:
+        """The row's name in snapshots and the state file: ``metric`` or ``subdevice/metric``."""
+        return f"{self.subdevice}/{self.metric}" if self.subdevice else self.metric
 
     @property
     def words(self) -> int:
@@ -106,6 +154,25 @@ class SimRegister:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SimText:
+    """A fixed text in holding registers (model name, serial number, firmware version): ASCII,
+    two characters per register, most significant byte first, padded with NULs."""
+
+    name: str
+    address: int
+    words: int
+    text: str
+
+    @property
+    def addresses(self) -> range:
+        return range(self.address, self.address + self.words)
+
+    @property
+    def last_address(self) -> int:
+        return self.address + self.words - 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceModel:
     """A simulated device type: its register map, declared as data. Constructing one checks
     it and raises :class:`ModelError` listing every problem."""
@@ -113,107 +180,43 @@ class DeviceModel:
     id: str
     title: str
     registers: tuple[SimRegister, ...]
+    identity: tuple[SimText, ...] = ()
+    transport: Transport = Transport.TCP
 
     def __post_init__(self) -> None:
-        problems = list(_problems(self))
+        from misto.sim.devices.checks import model_problems
+
+        problems = list(model_problems(self))
         if problems:
             raise ModelError(self.id, problems)
 
-    def register(self, metric: str) -> SimRegister:
+    def register(self, key: str) -> SimRegister:
         for reg in self.registers:
-            if reg.metric == metric:
+            if reg.key == key:
                 return reg
-        raise KeyError(f"{self.id} has no register for metric {metric!r}")
+        raise KeyError(f"{self.id} has no register for {key!r}")
 
     @property
     def tables(self) -> tuple[RegisterTable, ...]:
         """The tables this device uses, in declaration order."""
-        return tuple(dict.fromkeys(reg.table for reg in self.registers))
+        tables = [reg.table for reg in self.registers]
+        if self.identity:
+            tables.append(RegisterTable.HOLDING)
+        return tuple(dict.fromkeys(tables))
 
     def evaluation_order(self) -> tuple[SimRegister, ...]:
-        """Registers ordered so that every signal comes after the metrics it is computed from."""
-        by_metric = {reg.metric: reg for reg in self.registers}
+        """Registers ordered so that every signal comes after the metrics it is computed from
+        (signals name their inputs by key: ``metric`` or ``subdevice/metric``)."""
+        by_key = {reg.key: reg for reg in self.registers}
         ordered: dict[str, SimRegister] = {}
 
         def visit(reg: SimRegister) -> None:
-            if reg.metric in ordered:
+            if reg.key in ordered:
                 return
             for name in reg.signal.inputs:
-                visit(by_metric[name])
-            ordered[reg.metric] = reg
+                visit(by_key[name])
+            ordered[reg.key] = reg
 
         for reg in self.registers:
             visit(reg)
         return tuple(ordered.values())
-
-
-def _problems(model: DeviceModel) -> Iterator[str]:
-    if not model.registers:
-        yield f"{model.id}.registers: a device needs at least one register"
-    seen_metrics: dict[str, int] = {}
-    for i, reg in enumerate(model.registers):
-        where = f"{model.id}.registers[{i}]"
-        yield from _register_problems(reg, where)
-        if reg.metric in seen_metrics:
-            yield f"{where}.metric: {reg.metric!r} is already at registers[{seen_metrics[reg.metric]}]"
-        seen_metrics.setdefault(reg.metric, i)
-    yield from _overlaps(model)
-    yield from _input_problems(model)
-
-
-def _register_problems(reg: SimRegister, where: str) -> Iterator[str]:
-    metric = METRICS.get(reg.metric)
-    if metric is None:
-        yield f"{where}.metric: {reg.metric!r} is not in the protocol vocabulary"
-    elif reg.unit != metric.unit:
-        yield f"{where}.unit: metric {reg.metric!r} is measured in {metric.unit!r}, not {reg.unit!r}"
-    if not 0 <= reg.address <= MAX_ADDRESS - reg.words + 1:
-        yield f"{where}.address: {reg.address} does not leave room for {reg.words} register(s) in 0..{MAX_ADDRESS}"
-    if not reg.scale > 0:
-        yield f"{where}.scale: must be positive, got {reg.scale}"
-    floor, ceiling = reg.signal.floor, reg.signal.ceiling
-    if floor > ceiling:
-        yield f"{where}.signal: floor {floor} is above ceiling {ceiling}"
-    elif reg.scale > 0:
-        info = reg.type.info
-        low, high = info.minimum * reg.scale, info.maximum * reg.scale
-        if floor < low or ceiling > high:
-            yield (
-                f"{where}.signal: range [{floor:g}, {ceiling:g}] does not fit {reg.type} "
-                f"with scale {reg.scale:g} ([{low:g}, {high:g}])"
-            )
-
-
-def _overlaps(model: DeviceModel) -> Iterator[str]:
-    for table in RegisterTable:
-        owner: dict[int, int] = {}
-        for i, reg in enumerate(model.registers):
-            if reg.table is not table:
-                continue
-            for address in reg.addresses:
-                if address in owner:
-                    yield (
-                        f"{model.id}.registers[{i}].address: {table} register {address} "
-                        f"is already used by registers[{owner[address]}]"
-                    )
-                    break
-                owner[address] = i
-
-
-def _input_problems(model: DeviceModel) -> Iterator[str]:
-    by_metric = {reg.metric: reg for reg in model.registers}
-    for i, reg in enumerate(model.registers):
-        for name in reg.signal.inputs:
-            if name not in by_metric:
-                yield f"{model.id}.registers[{i}].signal: computed from {name!r}, which this device does not have"
-    # Cycles: follow inputs from each register; a path that returns to its start is a cycle.
-    for i, reg in enumerate(model.registers):
-        stack: list[tuple[str, tuple[str, ...]]] = [(name, (reg.metric,)) for name in reg.signal.inputs]
-        while stack:
-            name, path = stack.pop()
-            if name == reg.metric:
-                yield f"{model.id}.registers[{i}].signal: inputs form a cycle {' -> '.join((*path, name))}"
-                break
-            if name in path or name not in by_metric:
-                continue
-            stack.extend((nxt, (*path, name)) for nxt in by_metric[name].signal.inputs)
