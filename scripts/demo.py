@@ -205,6 +205,7 @@ def write_configs(args: argparse.Namespace, run_dir: Path) -> Plan:
     }
     edge = {
         "gateway_id": GATEWAY_ID,
+        "state_dir": str(run_dir / "edge-state"),
         "broker": edge_broker,
         "poll_interval": args.poll_interval,
         "devices": [

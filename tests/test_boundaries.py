@@ -15,10 +15,12 @@ DISTS = {"protocol": "protocol", "edge": "edge", "firmware-sim": "sim", "cloud":
 
 #: library -> the only modules (paths under the repo) allowed to import it
 ADAPTERS: dict[str, tuple[str, ...]] = {
-    "pymodbus": ("edge/src/misto/edge/drivers/modbus/", "firmware-sim/src/misto/sim/modbus_server.py"),
-    "paho": ("edge/src/misto/edge/uplink/mqtt.py", "cloud/src/misto/cloud/ingest/mqtt.py"),
+    # The simulator speaks Modbus with its own code (misto.sim.modbus), so that its tests check the
+    # agent's pymodbus client against an independent implementation, and faults act on raw frames.
+    "pymodbus": ("edge/src/misto/edge/drivers/modbus/",),
+    "paho": ("edge/src/misto/edge/uplink/mqtt", "cloud/src/misto/cloud/ingest/mqtt.py"),  # mqtt.py, mqtt_probe.py
     "amqtt": ("cloud/src/misto/cloud/embedded_broker.py",),
-    "sqlite3": ("cloud/src/misto/cloud/storage/sqlite",),
+    "sqlite3": ("cloud/src/misto/cloud/storage/sqlite", "edge/src/misto/edge/buffer/sqlite_log.py"),
     "fastapi": ("cloud/src/misto/cloud/api/",),
 }
 

@@ -28,14 +28,14 @@ def test_validate_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MISTO_BROKER_PASSWORD", "from-the-environment")
     result = runner.invoke(app, ["validate", str(SAMPLE)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == "config OK: 5 devices, 25 registers\n"
+    assert result.stdout == "config OK: 10 devices, 45 registers\n"
 
 
 def test_validate_ok_json(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MISTO_BROKER_PASSWORD", "from-the-environment")
     result = runner.invoke(app, ["validate", "--json", str(SAMPLE)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"ok": True, "file": str(SAMPLE), "devices": 5, "registers": 25}
+    assert json.loads(result.stdout) == {"ok": True, "file": str(SAMPLE), "devices": 10, "registers": 45}
 
 
 def test_validate_reports_every_error_and_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +87,7 @@ def test_readme_validate_command() -> None:
         timeout=60,
         check=False,
     )
-    assert (result.returncode, result.stdout) == (0, "config OK: 5 devices, 25 registers\n"), result.stderr
+    assert (result.returncode, result.stdout) == (0, "config OK: 10 devices, 45 registers\n"), result.stderr
 
 
 def test_version() -> None:

@@ -11,7 +11,19 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 
 from misto.edge.errors import RegisterError
-from misto.edge.registers import DataType, Order, RegisterSpec, Table, decode, decode_raw, encode, encode_raw
+from misto.edge.registers import (
+    DataType,
+    Order,
+    RegisterSpec,
+    Table,
+    decode,
+    decode_raw,
+    decode_text,
+    encode,
+    encode_bit,
+    encode_raw,
+    encode_text,
+)
 
 PYMODBUS_TYPE = {
     DataType.UINT16: ModbusTcpClient.DATATYPE.UINT16,
@@ -56,7 +68,7 @@ def as_stored(value: int | float, data_type: DataType) -> int | float:
 
 CASES = [
     pytest.param(t, w, b, v, id=f"{t}-{w}word-{b}byte-{v}")
-    for t, w, b in itertools.product(DataType, Order, Order)
+    for t, w, b in itertools.product([t for t in DataType if t.is_number], Order, Order)
     for v in SAMPLES[t]
 ]
 
@@ -176,3 +188,73 @@ def test_encode_refuses_values_the_register_cannot_hold(value: float, the_spec: 
 def test_decode_refuses_wrong_registers(registers: list[int], data_type: DataType, reason: str) -> None:
     with pytest.raises(RegisterError, match=reason):
         decode_raw(registers, data_type)
+
+
+def bit_spec(bit: int, *, table: Table = Table.HOLDING, byte_order: Order = Order.BIG) -> RegisterSpec:
+    return RegisterSpec(
+        "tilted", table, 5, DataType.BIT, "1", bit=None if table.is_bits else bit, byte_order=byte_order
+    )
+
+
+@pytest.mark.parametrize(
+    ("word", "bit", "byte_order", "expected"),
+    [
+        (0b0000_0000_0000_0001, 0, Order.BIG, 1.0),
+        (0b0000_0000_0000_0001, 1, Order.BIG, 0.0),
+        (0x8000, 15, Order.BIG, 1.0),
+        (0x8000, 7, Order.LITTLE, 1.0),  # bytes swapped first: 0x0080
+        (0x0001, 8, Order.LITTLE, 1.0),  # 0x0100
+        (0x0001, 0, Order.LITTLE, 0.0),
+    ],
+)
+def test_bit_fields(word: int, bit: int, byte_order: Order, expected: float) -> None:
+    the_spec = bit_spec(bit, byte_order=byte_order)
+    assert decode([word], the_spec) == expected
+    assert encode_bit(expected, the_spec, word) == word  # writing what is there changes nothing
+    flipped = encode_bit(1.0 - expected, the_spec, word)
+    assert decode([flipped], the_spec) == 1.0 - expected
+    assert flipped ^ word == (1 << bit if byte_order is Order.BIG else ((1 << bit) >> 8 | ((1 << bit) & 0xFF) << 8))
+
+
+@pytest.mark.parametrize("table", [Table.COIL, Table.DISCRETE_INPUT])
+def test_coils_and_discrete_inputs_are_zero_or_one(table: Table) -> None:
+    the_spec = bit_spec(0, table=table)
+    assert [decode([b], the_spec) for b in (0, 1)] == [0.0, 1.0]
+    assert encode_bit(1, the_spec) == 1
+    with pytest.raises(RegisterError, match="value 2 does not fit a bit"):
+        decode([2], the_spec)
+    with pytest.raises(RegisterError, match="a bit is 0 or 1"):
+        encode_bit(0.5, the_spec)
+
+
+def text_spec(count: int, byte_order: Order = Order.BIG) -> RegisterSpec:
+    return RegisterSpec(
+        "serialNumber", Table.HOLDING, 100, DataType.STRING, "", count=count, byte_order=byte_order, attribute=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("registers", "byte_order", "text"),
+    [
+        ([0x4D49, 0x5354, 0x4F00, 0x0000], Order.BIG, "MISTO"),  # "MI" "ST" "O\0" "\0\0"
+        ([0x494D, 0x5453, 0x004F, 0x0000], Order.LITTLE, "MISTO"),
+        ([0x5443, 0x2D31, 0x2020, 0x2020], Order.BIG, "TC-1"),  # space padding dropped too
+        ([0x4142, 0x4344, 0x4546, 0x4748], Order.BIG, "ABCDEFGH"),
+    ],
+)
+def test_strings(registers: list[int], byte_order: Order, text: str) -> None:
+    the_spec = text_spec(len(registers), byte_order)
+    assert decode_text(registers, the_spec) == text
+    assert decode_text(encode_text(text, the_spec), the_spec) == text
+
+
+def test_strings_are_not_numbers_and_must_fit() -> None:
+    with pytest.raises(RegisterError, match="not a number"):
+        decode([0x4142], text_spec(1))
+    with pytest.raises(RegisterError, match="room for 2"):
+        encode_text("ABC", text_spec(1))
+    with pytest.raises(RegisterError, match="only ASCII"):
+        encode_text("Херсон", text_spec(8))
+    assert decode_text([0x41FF], text_spec(1)) == "A\ufffd"
+    with pytest.raises(RegisterError, match="encode_string"):
+        encode(1.0, text_spec(1))

@@ -35,7 +35,9 @@ def driver(**fields: Any) -> ModbusTcpDriver:
 
 def test_registry() -> None:
     assert driver_class("modbus_tcp") is ModbusTcpDriver
-    with pytest.raises(KeyError, match="known drivers: modbus_tcp"):
+    assert driver_class("modbus_rtu").__name__ == "ModbusRtuDriver"
+    assert driver_class("modbus_rtu_tcp").__name__ == "ModbusRtuOverTcpDriver"
+    with pytest.raises(KeyError, match=r"known drivers: .*modbus_rtu, modbus_rtu_tcp, modbus_tcp"):
         driver_class("bacnet")
 
 

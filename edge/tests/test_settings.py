@@ -173,20 +173,38 @@ def test_sample_config_loads(tmp_path: Path) -> None:
         "nm-kherson-001",
         "weather-kherson-001",
         "aq-kherson-002",
+        "pb-kherson-001",
+        "pump-kherson-001",
         "nm-kherson-002",
+        "pm-kherson-001",
+        "noise-kherson-003",
+        "cam-kherson-001",
     ]
-    assert [d.profile for d in settings.devices] == ["aq1", "nm1", None, "aq1", "nm1"]
-    assert settings.register_count() == 8 + 3 + 3 + 8 + 3
+    assert [getattr(d, "profile", None) for d in settings.devices] == [
+        "aq1",
+        "nm1",
+        None,
+        "aq1",
+        "pb1",
+        None,
+        "nm1",
+        None,
+        None,
+        None,
+    ]
+    assert settings.register_count() == 8 + 3 + 3 + 8 + 10 + 3 + 3 + 2 + 2 + 3
 
 
 def test_sample_documents_every_setting() -> None:
     """Every key of the settings models appears in the sample, so the reference cannot miss one."""
     sample = SAMPLE.read_text(encoding="utf-8")
     from misto.edge.device_config import DEVICE_MODELS, SerialLine
+    from misto.edge.device_config.report import Deadband, MetricReport, ReportSettings
     from misto.edge.registers.rows import RegisterRow
     from misto.edge.settings import BrokerSettings, BufferSettings, TlsSettings
 
     models: list[type] = [Settings, BrokerSettings, TlsSettings, BufferSettings, RegisterRow, SerialLine]
+    models += [ReportSettings, Deadband, MetricReport]
     models += DEVICE_MODELS
     missing = [f"{m.__name__}.{key}" for m in models for key in m.model_fields if f"{key}:" not in sample]  # type: ignore[attr-defined]
     assert missing == []

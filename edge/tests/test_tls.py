@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator
@@ -67,9 +68,10 @@ async def until(condition: Callable[[], Any]) -> None:
             await asyncio.sleep(0.02)
 
 
-def config(broker: BrokerInfo, sim: Any, tls: dict[str, str] | None) -> dict[str, Any]:
+def config(broker: BrokerInfo, sim: Any, tls: dict[str, str] | None, state_dir: Path) -> dict[str, Any]:
     return {
         "gateway_id": "gw-test",
+        "state_dir": str(state_dir),
         "broker": {
             "url": f"mqtts://{broker.host}:{broker.port}",
             "username": "gw-test",
@@ -81,7 +83,9 @@ def config(broker: BrokerInfo, sim: Any, tls: dict[str, str] | None) -> dict[str
         "poll_interval": 0.2,
         "devices": [
             {"id": "nm-1", "driver": "modbus_tcp", "host": LOOPBACK, "port": sim.ports["nm1"], "profile": "nm1"}
-        ],
+        ]
+        if sim
+        else [],
     }
 
 
@@ -91,7 +95,7 @@ async def test_mqtts(
 ) -> None:
     sim = start_sim("nm1")
     tls = {"ca_file": str(tmp_path / "pki" / "ca.pem")} if trusted else None
-    agent = Agent(settings_from_data(config(tls_broker, sim, tls), env={}))
+    agent = Agent(settings_from_data(config(tls_broker, sim, tls, tmp_path), env={}))
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     try:
@@ -109,3 +113,30 @@ async def test_mqtts(
         assert agent.uplink.stats.connects == 0
         assert agent.buffer.stats().sent == 0
         assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["private-ca", "system-cas"])
+def test_doctor_checks_tls(trusted: bool, tls_broker: BrokerInfo, tmp_path: Path) -> None:
+    """`misto-edge doctor` does the agent's own handshake: trusted with the private CA (and reports the
+    certificate's remaining validity: 1 day, a warning), refused with the system's CAs."""
+    from typer.testing import CliRunner
+
+    from misto.edge.cli import app
+
+    data = config(tls_broker, None, {"ca_file": str(tmp_path / "pki" / "ca.pem")} if trusted else None, tmp_path)
+    data["devices"] = []
+    path = tmp_path / "gateway.yaml"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = CliRunner().invoke(app, ["doctor", str(path), "--json", "--timeout", "3"])
+    checks = {c["name"]: c for c in json.loads(result.output)["checks"]}
+    if trusted:
+        assert result.exit_code == 0, result.output
+        assert checks["tls"]["outcome"] == "ok"
+        assert "certificate and host name verified" in checks["tls"]["detail"]
+        assert checks["tls server cert"]["outcome"] == "warn"  # the test PKI is valid for one day
+        assert checks["mqtt"]["outcome"] == "ok"
+    else:
+        assert result.exit_code == 1
+        assert checks["tls"]["outcome"] == "fail"
+        assert "not trusted" in checks["tls"]["detail"]
+        assert checks["mqtt"]["outcome"] == "fail"

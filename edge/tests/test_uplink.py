@@ -32,10 +32,11 @@ async def until(what: str, condition: Callable[[], Any], deadline: float = DEADL
 
 
 def agent_config(
-    broker: BrokerInfo, gateway: str, password: str, devices: list[dict[str, Any]], **extra: Any
+    broker: BrokerInfo, gateway: str, password: str, devices: list[dict[str, Any]], *, state_dir: Path, **extra: Any
 ) -> dict[str, Any]:
     return {
         "gateway_id": gateway,
+        "state_dir": str(state_dir),
         "broker": {
             "url": broker.url,
             "username": extra.pop("username", gateway),
@@ -86,13 +87,15 @@ class Running:
 
 
 async def test_telemetry_arrives_once_and_status_is_retained(
-    mosquitto: BrokerInfo, start_sim: Any, subscribe: Any
+    mosquitto: BrokerInfo, start_sim: Any, subscribe: Any, tmp_path: Path
 ) -> None:
     gateway = "gw-edge-1"
     password = mosquitto.add_gateway(gateway)
     sim = start_sim("aq1", "nm1")
     watcher = subscribe(f"misto/v1/{gateway}/#")
-    settings = settings_from_data(agent_config(mosquitto, gateway, password, sim_devices(sim)), env={})
+    settings = settings_from_data(
+        agent_config(mosquitto, gateway, password, sim_devices(sim), state_dir=tmp_path), env={}
+    )
     status_topic = topics.build(gateway, Channel.STATUS)
     telemetry_topic = topics.build(gateway, Channel.TELEMETRY)
 
@@ -127,12 +130,16 @@ async def test_telemetry_arrives_once_and_status_is_retained(
     assert status_of(final[0].payload).state is GatewayState.OFFLINE
 
 
-async def test_nothing_is_lost_across_a_broker_restart(mosquitto: BrokerInfo, start_sim: Any, subscribe: Any) -> None:
+async def test_nothing_is_lost_across_a_broker_restart(
+    mosquitto: BrokerInfo, start_sim: Any, subscribe: Any, tmp_path: Path
+) -> None:
     gateway = "gw-edge-2"
     password = mosquitto.add_gateway(gateway)
     sim = start_sim("nm1")
     watcher = subscribe(f"misto/v1/{gateway}/telemetry", persistent=True)
-    settings = settings_from_data(agent_config(mosquitto, gateway, password, sim_devices(sim)), env={})
+    settings = settings_from_data(
+        agent_config(mosquitto, gateway, password, sim_devices(sim), state_dir=tmp_path), env={}
+    )
 
     async with Running(settings) as agent:
         await until("first telemetry", lambda: len(telemetry_seqs(watcher, gateway)) >= 3)
@@ -179,12 +186,14 @@ def refusing_broker(tmp_path: Path) -> Iterator[BrokerInfo]:
 
 
 async def test_refused_publish_is_rejected_and_counted(
-    refusing_broker: BrokerInfo, start_sim: Any, caplog: pytest.LogCaptureFixture
+    refusing_broker: BrokerInfo, start_sim: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """gw-test's account may only write misto/v1/gw-test/#: as 'gw-intruder' every publish is refused."""
     sim = start_sim("nm1")
     password = refusing_broker.users["gw-test"]
-    config = agent_config(refusing_broker, "gw-intruder", password, sim_devices(sim), username="gw-test")
+    config = agent_config(
+        refusing_broker, "gw-intruder", password, sim_devices(sim), state_dir=tmp_path, username="gw-test"
+    )
     async with Running(settings_from_data(config, env={})) as agent:
         await until("rejections", lambda: agent.buffer.stats().rejected >= 3)
     stats = agent.buffer.stats()
@@ -195,11 +204,15 @@ async def test_refused_publish_is_rejected_and_counted(
     assert "Not authorized" in caplog.text
 
 
-async def test_a_broker_that_kicks_the_agent_is_not_hammered(mosquitto: BrokerInfo, start_sim: Any) -> None:
+async def test_a_broker_that_kicks_the_agent_is_not_hammered(
+    mosquitto: BrokerInfo, start_sim: Any, tmp_path: Path
+) -> None:
     """The shared broker drops a client whose publish it refuses (see ``refusing_broker``): the agent
     keeps its telemetry and backs off instead of reconnecting in a tight loop."""
     sim = start_sim("nm1")
-    config = agent_config(mosquitto, "gw-intruder", mosquitto.users["gw-test"], sim_devices(sim), username="gw-test")
+    config = agent_config(
+        mosquitto, "gw-intruder", mosquitto.users["gw-test"], sim_devices(sim), state_dir=tmp_path, username="gw-test"
+    )
     async with Running(settings_from_data(config, env={})) as agent:
         await asyncio.sleep(2.0)  # the behaviour under test is a rate over time
     stats = agent.buffer.stats()
@@ -209,8 +222,8 @@ async def test_a_broker_that_kicks_the_agent_is_not_hammered(mosquitto: BrokerIn
     assert 2 <= agent.uplink.stats.connects <= 12  # 0.1 s min delay: about 20 reconnects without backoff
 
 
-async def test_wrong_password_keeps_retrying_and_stops_cleanly(mosquitto: BrokerInfo) -> None:
-    config = agent_config(mosquitto, "gw-test", "not-the-password", [])
+async def test_wrong_password_keeps_retrying_and_stops_cleanly(mosquitto: BrokerInfo, tmp_path: Path) -> None:
+    config = agent_config(mosquitto, "gw-test", "not-the-password", [], state_dir=tmp_path)
     settings = settings_from_data(config, env={})
     async with Running(settings) as agent:
         await until("three refused attempts", lambda: agent.uplink.stats.connect_failures >= 3)
@@ -218,7 +231,9 @@ async def test_wrong_password_keeps_retrying_and_stops_cleanly(mosquitto: Broker
     assert agent.uplink.stats.connects == 0
 
 
-async def test_a_broker_that_never_answers_connect_times_out_and_retries(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_broker_that_never_answers_connect_times_out_and_retries(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     """A listener that accepts TCP and never sends CONNACK (an overloaded broker, or one that cannot
     parse this MQTT version) must not hang the agent: each attempt ends after connect_timeout."""
     accepted: list[asyncio.StreamWriter] = []
@@ -230,6 +245,7 @@ async def test_a_broker_that_never_answers_connect_times_out_and_retries(caplog:
     port = server.sockets[0].getsockname()[1]
     config = {
         "gateway_id": "gw-test",
+        "state_dir": str(tmp_path),
         "broker": {"url": f"mqtt://{LOOPBACK}:{port}", "connect_timeout": "300ms",
                    "reconnect_delay_min": 0.05, "reconnect_delay_max": 0.1},
         "devices": [],
@@ -263,7 +279,7 @@ async def test_offline_status_when_the_agent_dies_or_stops(
     sim = start_sim("aq1")
     status_topic = topics.build(gateway, Channel.STATUS)
     watcher = subscribe(status_topic)
-    config = write_config(agent_config(mosquitto, gateway, password, sim_devices(sim)))
+    config = write_config(agent_config(mosquitto, gateway, password, sim_devices(sim), state_dir=tmp_path))
     agent = run_agent_process(config, tmp_path)
     try:
         first = await until("online status", lambda: watcher.on(status_topic), deadline=20)

@@ -1,24 +1,29 @@
-"""The composition root: settings -> drivers -> poll coordinator -> buffer -> uplink.
+"""The composition root: settings -> drivers -> poll coordinator -> buffer -> uplink, plus the
+health reporter (health messages, state file).
 
-Nothing here does I/O at construction. :meth:`Agent.run` starts the uplink and the coordinator
-and runs until ``stop`` is set; shutting down stops polling, closes the drivers, delivers what can
-still be delivered, publishes the offline status and disconnects.
+Nothing here does I/O at construction. :meth:`Agent.run` opens the buffer (recovering what an
+earlier run left), starts the uplink, the coordinator and the reporter, and runs until ``stop``
+is set; shutting down stops polling, closes the drivers, delivers what can still be delivered,
+publishes the offline status, writes the final state file, closes the buffer and disconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
 import time
 
 from misto.edge import __version__
-from misto.edge.buffer import Buffer, MemoryBuffer, Outbound
+from misto.edge.buffer import Buffer, Outbound, make_buffer
 from misto.edge.clock import Clock, SystemClock
 from misto.edge.drivers import create_driver
+from misto.edge.errors import EdgeError
+from misto.edge.health import DeviceEntry, HealthReporter, HealthSources
 from misto.edge.polling.coordinator import PollCoordinator, PolledDevice
-from misto.edge.settings import BufferSettings, Settings
+from misto.edge.settings import Settings
 from misto.edge.uplink.base import Uplink
 from misto.edge.uplink.mqtt import MqttUplink
 from misto.protocol import Telemetry
@@ -33,18 +38,12 @@ def new_boot_id() -> str:
     return f"{int(time.time()):x}-{secrets.token_hex(4)}"
 
 
-def make_buffer(settings: BufferSettings) -> Buffer:
-    match settings.kind:
-        case "memory":
-            return MemoryBuffer(max_messages=settings.max_messages)
-
-
 class Agent:
     def __init__(self, settings: Settings, *, clock: Clock | None = None, boot: str | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.boot = boot or new_boot_id()
-        self.buffer = make_buffer(settings.buffer)
+        self.buffer: Buffer = make_buffer(settings.buffer, path=settings.buffer_path)
         self.drivers = [create_driver(device, clock=self.clock) for device in settings.devices]
         self.uplink: Uplink = MqttUplink(
             broker=settings.broker,
@@ -54,34 +53,78 @@ class Agent:
             buffer=self.buffer,
             clock=self.clock,
             agent_version=__version__,
+            replay_rate=settings.buffer.replay_rate,
         )
         self.coordinator = PollCoordinator(
             gateway_id=settings.gateway_id,
             boot=self.boot,
             devices=[
-                PolledDevice(driver, settings.interval_of(device))
+                PolledDevice(driver, settings.interval_of(device), device.report)
                 for driver, device in zip(self.drivers, settings.devices, strict=True)
             ],
             sink=self._enqueue,
             clock=self.clock,
             backoff_max=settings.device_backoff_max,
         )
+        self.reporter = HealthReporter(
+            HealthSources(
+                gateway_id=settings.gateway_id,
+                boot=self.boot,
+                agent_version=__version__,
+                clock=self.clock,
+                started=self.clock.monotonic(),
+                buffer=self.buffer,
+                uplink=self.uplink,
+                devices=self.coordinator.health,
+                drivers={driver.device_id: driver for driver in self.drivers},
+            ),
+            health_interval=settings.health_interval,
+            state_interval=settings.state_interval,
+            state_path=settings.state_file_path,
+            devices=[DeviceEntry(d.id, d.driver, settings.interval_of(d)) for d in settings.devices],
+            broker_url=settings.broker.url,
+            buffer_path=settings.buffer_path if self.buffer.kind == "sqlite" else None,
+        )
 
     async def _enqueue(self, message: Telemetry) -> None:
-        await self.buffer.append(Outbound.telemetry(message))
+        try:
+            await self.buffer.append(Outbound.telemetry(message))
+        except EdgeError as exc:  # the buffer counts and logs drops itself; this is a buffer that is gone
+            log.error("cannot buffer %s: %s", message.message_id, exc)
+            return
         self.uplink.notify()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set (or polling fails unexpectedly, which is re-raised)."""
         log.info(
-            "gateway %s starting (boot %s, %d device(s), agent %s)",
+            "gateway %s starting (boot %s, %d device(s), agent %s, %s buffer)",
             self.settings.gateway_id,
             self.boot,
             len(self.drivers),
             __version__,
+            self.buffer.kind,
         )
+        await self.buffer.open()
+        try:
+            await self._run_open(stop)
+        finally:
+            await self.buffer.close()
+        stats = self.buffer.stats()
+        log.info(
+            "gateway %s stopped: %d recovered, %d added, %d sent, %d rejected, %d dropped, %d unsent",
+            self.settings.gateway_id,
+            stats.recovered,
+            stats.added,
+            stats.sent,
+            stats.rejected,
+            stats.dropped,
+            stats.depth,
+        )
+
+    async def _run_open(self, stop: asyncio.Event) -> None:
         await self.uplink.start()
         poll = asyncio.create_task(self.coordinator.run(), name="poll-coordinator")
+        report = asyncio.create_task(self.reporter.run(), name="health-reporter")
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
         try:
             await asyncio.wait({poll, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -98,17 +141,10 @@ class Agent:
                 log.exception("polling failed")
                 failure = exc
             await self.uplink.stop(drain_timeout=DRAIN_SECONDS)
-            await self.buffer.close()
-            stats = self.buffer.stats()
-            log.info(
-                "gateway %s stopped: %d added, %d sent, %d rejected, %d dropped, %d unsent",
-                self.settings.gateway_id,
-                stats.added,
-                stats.sent,
-                stats.rejected,
-                stats.dropped,
-                stats.depth,
-            )
+            report.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await report
+            self.reporter.write_state(stopped=True)
             if failure is not None:
                 raise failure
 

@@ -92,6 +92,15 @@ def run(config: ConfigArg) -> None:
         raise typer.Exit(1) from None
 
 
+from misto.edge.ops_cli import register as _register_ops  # noqa: E402 - after the commands above, keeps their order
+
+_register_ops(app)
+
+from misto.edge.field_cli import register as _register_field  # noqa: E402 - as above
+
+_register_field(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

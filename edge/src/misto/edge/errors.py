@@ -73,3 +73,13 @@ class DeviceRejected(DriverError):
 
 class UplinkError(EdgeError):
     """The uplink cannot be set up (bad broker settings, TLS files); connection losses are not errors."""
+
+
+class BufferStorageError(EdgeError):
+    """The store-and-forward buffer's storage cannot be used (cannot be created, locked by another agent,
+    unreadable). Raised when the buffer opens; failures of single writes are counted as drops instead."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"buffer {path}: {reason}")

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from misto.edge.buffer.settings import BufferSettings
 from misto.edge.config_errors import (
     ROOT,
     ConfigIssue,
@@ -41,6 +42,7 @@ from misto.protocol import topics
 PASSWORD_ENV = "MISTO_BROKER_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "change_me", "changethis", "password", "secret", "xxx"})
 _Problems = Problems
+DEFAULT_STATE_DIR = Path("/var/lib/misto")
 
 
 def _context(info: ValidationInfo) -> tuple[Mapping[str, str], Path]:
@@ -199,13 +201,6 @@ class BrokerSettings(_Model):
         return self._secret.get_secret_value() if self._secret else None
 
 
-class BufferSettings(_Model):
-    """Where telemetry waits for the broker's acknowledgement."""
-
-    kind: Literal["memory"] = Field(default="memory", description="memory: bounded, lost on restart")
-    max_messages: StrictInt = Field(default=10_000, ge=1, description="The oldest messages are dropped (counted)")
-
-
 class Settings(_Model):
     """The whole gateway configuration file."""
 
@@ -214,6 +209,10 @@ class Settings(_Model):
     poll_interval: Duration = Field(default=10.0, description="Default poll interval of every device")
     device_backoff_max: Duration = Field(default=300.0, description="Longest wait before retrying a failed device")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    state_dir: Path = Field(default=DEFAULT_STATE_DIR, description="Where the buffer and the state file live")
+    state_file: Path | None = Field(default=None, description="For `misto-edge status`; default <state_dir>/state.json")
+    state_interval: Duration = Field(default=5.0, description="How often the state file is rewritten")
+    health_interval: Duration = Field(default=60.0, description="How often gateway health is published")
     buffer: BufferSettings = BufferSettings()
     devices: tuple[DeviceSettings, ...] = ()
 
@@ -234,6 +233,32 @@ class Settings(_Model):
         if problems:
             raise ConfigProblem(problems)
         return self
+
+    @model_validator(mode="after")
+    def _resolve_paths(self, info: ValidationInfo) -> Settings:
+        _, base = _context(info)
+        state_dir = self.state_dir if self.state_dir.is_absolute() else base / self.state_dir
+
+        def under_state_dir(path: Path | None, default: str) -> Path:
+            if path is None:
+                return state_dir / default
+            return path if path.is_absolute() else base / path
+
+        buffer = self.buffer.model_copy(update={"path": under_state_dir(self.buffer.path, "buffer.db")})
+        state_file = under_state_dir(self.state_file, "state.json")
+        return self.model_copy(update={"state_dir": state_dir, "state_file": state_file, "buffer": buffer})
+
+    @property
+    def buffer_path(self) -> Path:
+        """The SQLite buffer's file (absolute)."""
+        assert self.buffer.path is not None  # set by _resolve_paths
+        return self.buffer.path
+
+    @property
+    def state_file_path(self) -> Path:
+        """The state file written for ``misto-edge status`` (absolute)."""
+        assert self.state_file is not None  # set by _resolve_paths
+        return self.state_file
 
     @property
     def client_id(self) -> str:

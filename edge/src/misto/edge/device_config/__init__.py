@@ -12,6 +12,7 @@ from typing import Annotated, get_args
 from pydantic import Field
 
 from misto.edge.device_config.base import DeviceBase
+from misto.edge.device_config.camera import CameraDevice
 from misto.edge.device_config.modbus import (
     ModbusDevice,
     ModbusRtuDevice,
@@ -19,19 +20,26 @@ from misto.edge.device_config.modbus import (
     ModbusTcpDevice,
     SerialLine,
 )
+from misto.edge.device_config.serial import AsciiLinesDevice, Sds011Device
 
-DeviceSettings = Annotated[ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice, Field(discriminator="driver")]
+DeviceSettings = Annotated[
+    ModbusTcpDevice | ModbusRtuDevice | ModbusRtuOverTcpDevice | Sds011Device | AsciiLinesDevice | CameraDevice,
+    Field(discriminator="driver"),
+]
 DEVICE_MODELS: tuple[type[DeviceBase], ...] = get_args(get_args(DeviceSettings)[0])
 DRIVER_NAMES: frozenset[str] = frozenset(get_args(m.model_fields["driver"].annotation)[0] for m in DEVICE_MODELS)
 
 __all__ = [
     "DEVICE_MODELS",
     "DRIVER_NAMES",
+    "AsciiLinesDevice",
+    "CameraDevice",
     "DeviceBase",
     "DeviceSettings",
     "ModbusDevice",
     "ModbusRtuDevice",
     "ModbusRtuOverTcpDevice",
     "ModbusTcpDevice",
+    "Sds011Device",
     "SerialLine",
 ]

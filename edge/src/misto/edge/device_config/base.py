@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from misto.edge.config_model import DEVICE_ID_PATTERN, ConfigModel
+from misto.edge.device_config.report import ReportSettings
 from misto.edge.durations import Duration
 
 
@@ -14,6 +15,7 @@ class DeviceBase(ConfigModel):
 
     id: str = Field(pattern=DEVICE_ID_PATTERN, description="Unique device id (city-wide)")
     poll_interval: Duration | None = Field(default=None, description="Overrides the gateway's poll_interval")
+    report: ReportSettings | None = Field(default=None, description="Report by exception; default: every reading")
 
     def points(self) -> int:
         """How many readings one poll of this device yields at most (for summaries)."""

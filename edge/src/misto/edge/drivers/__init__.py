@@ -13,6 +13,11 @@ from misto.edge.drivers.base import Driver
 BUILTIN_DRIVERS = MappingProxyType(
     {
         "modbus_tcp": "misto.edge.drivers.modbus.tcp:ModbusTcpDriver",
+        "modbus_rtu": "misto.edge.drivers.modbus.rtu:ModbusRtuDriver",
+        "modbus_rtu_tcp": "misto.edge.drivers.modbus.rtu:ModbusRtuOverTcpDriver",
+        "sds011": "misto.edge.drivers.serial_line.driver:Sds011Driver",
+        "ascii_lines": "misto.edge.drivers.serial_line.driver:AsciiLinesDriver",
+        "camera": "misto.edge.drivers.camera.driver:CameraDriver",
     }
 )
 

@@ -10,7 +10,11 @@ points it missed (counted in ``overruns``) rather than bunching reads together. 
 A failed device is marked unavailable and skipped until its backoff has passed (see
 :mod:`misto.edge.polling.health`); it never delays another device beyond the cycle it failed in,
 and each read has a deadline. The switch to failure and the recovery are logged once each; every
-failure is counted.
+failure is counted, by kind, with the read's latency kept per device for gateway health.
+
+Report by exception: a device with ``report:`` settings has a :class:`ReportFilter`; only the
+readings it selects go into the message (each with its own read time), the rest are counted as
+suppressed. After a failure the filter forgets, so the first good reading is always sent.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from misto.edge.clock import Clock
+from misto.edge.device_config.report import ReportSettings
 from misto.edge.drivers.base import Driver
 from misto.edge.errors import DeviceTimeout, DriverError
 from misto.edge.polling.health import DeviceHealth
+from misto.edge.polling.report import ReportFilter
 from misto.protocol import Reading, Telemetry
 
 log = logging.getLogger("misto.edge.polling")
@@ -39,6 +45,7 @@ TelemetrySink = Callable[[Telemetry], Awaitable[None]]
 class PolledDevice:
     driver: Driver
     interval: float
+    report: ReportSettings | None = None
 
 
 @dataclass
@@ -49,6 +56,7 @@ class PollStats:
     empty_cycles: int = 0
     overruns: int = 0
     read_failures: int = 0
+    suppressed: int = 0
 
 
 @dataclass
@@ -76,6 +84,7 @@ class PollCoordinator:
         self.clock = clock
         self.stats = PollStats()
         self.health: dict[str, DeviceHealth] = {}
+        self._filters: dict[str, ReportFilter] = {}
         self._sink = sink
         self._seq = 0
         self._emit_lock = asyncio.Lock()
@@ -92,6 +101,8 @@ class PollCoordinator:
             self.health[polled.driver.device_id] = DeviceHealth(
                 polled.driver.device_id, polled.interval, backoff_max=backoff_max
             )
+            if polled.report is not None:
+                self._filters[polled.driver.device_id] = ReportFilter(polled.report)
         self._groups = sorted(groups.values(), key=lambda g: g.interval)
 
     @property
@@ -158,6 +169,7 @@ class PollCoordinator:
         return await self._emit(readings)
 
     async def _read(self, driver: Driver, scheduled: float) -> list[Reading]:
+        began = self.clock.monotonic()
         try:
             async with asyncio.timeout(driver.read_deadline):
                 readings = await driver.read()
@@ -172,16 +184,26 @@ class PollCoordinator:
             log.exception("device %s: driver raised an unexpected error", driver.device_id)
             self._failed(driver, DriverError(driver.device_id, f"driver bug: {exc!r}", retryable=True), scheduled)
             return []
+        finished = self.clock.monotonic()
         health = self.health[driver.device_id]
         failures = health.consecutive_failures
-        if health.succeeded(len(readings)):
+        if health.succeeded(readings, latency=finished - began, at=self.clock.now()):
             log.info("device %s: available again after %d failed attempt(s)", driver.device_id, failures)
-        return readings
+        report = self._filters.get(driver.device_id)
+        if report is None:
+            return readings
+        chosen = report.select(readings, finished)
+        held = len(readings) - len(chosen)
+        health.suppressed_total += held
+        self.stats.suppressed += held
+        return chosen
 
     def _failed(self, driver: Driver, error: DriverError, scheduled: float) -> None:
         self.stats.read_failures += 1
         health = self.health[driver.device_id]
-        became_unavailable, wait = health.failed(error, scheduled)
+        became_unavailable, wait = health.failed(error, scheduled, at=self.clock.now())
+        if (report := self._filters.get(driver.device_id)) is not None:
+            report.reset()
         kind = "retryable" if error.retryable else "permanent"
         if became_unavailable:
             log.warning(

@@ -1,10 +1,19 @@
 """Register maps as data: specs, the one generic decoder/encoder, the read planner and built-in profiles."""
 
-from misto.edge.registers.decoder import decode, decode_raw, encode, encode_raw
-from misto.edge.registers.planner import MAX_READ_REGISTERS, ReadRequest, plan_reads
+from misto.edge.registers.decoder import (
+    decode,
+    decode_raw,
+    decode_text,
+    encode,
+    encode_bit,
+    encode_raw,
+    encode_text,
+)
+from misto.edge.registers.planner import MAX_READ_BITS, MAX_READ_REGISTERS, ReadRequest, plan_reads
 from misto.edge.registers.spec import DataType, Order, RegisterSpec, Table
 
 __all__ = [
+    "MAX_READ_BITS",
     "MAX_READ_REGISTERS",
     "DataType",
     "Order",
@@ -13,7 +22,10 @@ __all__ = [
     "Table",
     "decode",
     "decode_raw",
+    "decode_text",
     "encode",
+    "encode_bit",
     "encode_raw",
+    "encode_text",
     "plan_reads",
 ]

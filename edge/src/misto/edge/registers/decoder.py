@@ -2,8 +2,12 @@
 
 A value of N 16-bit registers is laid out as bytes, then unpacked with :mod:`struct` (big-endian
 format codes). ``byte_order`` swaps the two bytes inside each register; ``word_order`` reverses
-the order of the registers of one value. Reading and writing share :func:`_to_bytes` and
-:func:`_from_bytes`, so a value written with a spec reads back with the same spec.
+the order of the registers of one value. Reading and writing share :func:`_from_words` and
+:func:`_to_words`, so a value written with a spec reads back with the same spec.
+
+Bits (``type: bit``) are a coil or discrete input (0/1), or one bit of a register as laid out by
+``byte_order`` (bit 0 is the least significant). Strings are ``count`` registers of ASCII, two
+characters per register in ``byte_order``; trailing NULs and spaces are dropped.
 
 Scaling: engineering = raw * scale + offset. When ``1/scale`` is a whole number (0.1, 0.01,
 0.0001...) the raw value is divided by it instead, which gives the float nearest the decimal
@@ -46,6 +50,8 @@ def decode_raw(
     registers: Sequence[int], data_type: DataType, *, word_order: Order = Order.BIG, byte_order: Order = Order.BIG
 ) -> int | float:
     """The unscaled value held by ``registers`` (exactly ``data_type.words`` of them)."""
+    if not data_type.is_number:
+        raise RegisterError(str(data_type), "is not a number type")
     if len(registers) != data_type.words:
         raise RegisterError(str(data_type), f"needs {data_type.words} register(s), got {len(registers)}")
     for word in registers:
@@ -60,6 +66,8 @@ def encode_raw(
     value: int | float, data_type: DataType, *, word_order: Order = Order.BIG, byte_order: Order = Order.BIG
 ) -> list[int]:
     """Registers holding the unscaled ``value`` (an int for integer types)."""
+    if not data_type.is_number:
+        raise RegisterError(str(data_type), "is not a number type")
     if data_type.is_float:
         try:
             data = struct.pack(f">{data_type.struct_code}", float(value))
@@ -96,8 +104,29 @@ def unscale_value(value: float, spec: RegisterSpec) -> float:
     return base * divisor if divisor is not None else base / spec.scale
 
 
+def _check_words(registers: Sequence[int], spec: RegisterSpec) -> None:
+    if len(registers) != spec.words:
+        raise RegisterError(spec.metric, f"needs {spec.words} register(s), got {len(registers)}")
+    limit = 1 if spec.table.is_bits else 0xFFFF
+    for word in registers:
+        if not 0 <= word <= limit:
+            raise RegisterError(spec.metric, f"value {word} does not fit a {'bit' if limit == 1 else 'register'}")
+
+
+def _swap(word: int, byte_order: Order) -> int:
+    return ((word & 0xFF) << 8) | (word >> 8) if byte_order is Order.LITTLE else word
+
+
 def decode(registers: Sequence[int], spec: RegisterSpec) -> float:
-    """Engineering value of ``spec`` from its registers (may be NaN/inf for float types: callers check)."""
+    """Engineering value of ``spec`` from its registers (may be NaN/inf for float types: callers check).
+    A bit decodes to 0.0 or 1.0; a string is not a number (:func:`decode_text`)."""
+    if spec.type is DataType.STRING:
+        raise RegisterError(spec.metric, "a string is not a number: use decode_text")
+    if spec.type is DataType.BIT:
+        _check_words(registers, spec)
+        if spec.table.is_bits:
+            return float(registers[0])
+        return float((_swap(registers[0], spec.byte_order) >> (spec.bit or 0)) & 1)
     try:
         raw = decode_raw(registers, spec.type, word_order=spec.word_order, byte_order=spec.byte_order)
     except RegisterError as exc:
@@ -105,8 +134,44 @@ def decode(registers: Sequence[int], spec: RegisterSpec) -> float:
     return scale_value(raw, spec)
 
 
+def decode_text(registers: Sequence[int], spec: RegisterSpec) -> str:
+    """The ASCII text held by a string's registers, without trailing NULs and spaces (other bytes
+    show as U+FFFD)."""
+    _check_words(registers, spec)
+    data = b"".join(_swap(word, spec.byte_order).to_bytes(2, "big") for word in registers)
+    return data.decode("ascii", errors="replace").rstrip("\x00 ")
+
+
+def encode_text(text: str, spec: RegisterSpec) -> list[int]:
+    """Registers holding ``text`` (ASCII, padded with NULs to ``count`` registers)."""
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise RegisterError(spec.metric, f"cannot write {text!r}: only ASCII text fits a string register") from None
+    size = spec.words * 2
+    if len(data) > size:
+        raise RegisterError(spec.metric, f"cannot write {text!r}: {len(data)} characters, room for {size}")
+    data = data.ljust(size, b"\x00")
+    return [_swap(int.from_bytes(data[i : i + 2], "big"), spec.byte_order) for i in range(0, size, 2)]
+
+
+def encode_bit(value: float, spec: RegisterSpec, current: int = 0) -> int:
+    """The coil value (0/1), or ``current`` (the register as read) with bit ``spec.bit`` set to ``value``."""
+    if value not in (0, 1):
+        raise RegisterError(spec.metric, f"cannot write {value!r}: a bit is 0 or 1")
+    if spec.table.is_bits:
+        return int(value)
+    mask = 1 << (spec.bit or 0)
+    word = _swap(current, spec.byte_order)
+    word = (word | mask) if value else (word & ~mask)
+    return _swap(word, spec.byte_order)
+
+
 def encode(value: float, spec: RegisterSpec) -> list[int]:
-    """Registers to write so that :func:`decode` gives back ``value`` (rounded to the register's resolution)."""
+    """Registers to write so that :func:`decode` gives back ``value`` (rounded to the register's resolution).
+    Numbers only: bits need :func:`encode_bit`, strings :func:`encode_text`."""
+    if not spec.type.is_number:
+        raise RegisterError(spec.metric, f"encode() writes numbers; a {spec.type} needs encode_{spec.type}")
     if not math.isfinite(value):
         raise RegisterError(spec.metric, f"cannot write non-finite value {value!r}")
     raw = unscale_value(value, spec)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from misto.edge.config_errors import ConfigProblem, issues_from_validation_error, parse_yaml
 from misto.edge.errors import ConfigError
 from misto.edge.registers.rows import RegisterRow, overlap_problems
-from misto.edge.registers.spec import RegisterSpec
+from misto.edge.registers.spec import Order, RegisterSpec
 
 
 class Profile(BaseModel):
@@ -23,6 +23,8 @@ class Profile(BaseModel):
 
     model: str = Field(pattern=r"^[a-z0-9_-]{1,32}$")
     description: str
+    word_order: Order = Field(default=Order.BIG, description="Default for rows that do not set their own")
+    byte_order: Order = Field(default=Order.BIG, description="Default for rows that do not set their own")
     registers: tuple[RegisterRow, ...]
 
     @field_validator("registers")
@@ -35,7 +37,7 @@ class Profile(BaseModel):
         return rows
 
     def specs(self) -> tuple[RegisterSpec, ...]:
-        return tuple(row.to_spec() for row in self.registers)
+        return tuple(row.to_spec(word_order=self.word_order, byte_order=self.byte_order) for row in self.registers)
 
 
 @cache

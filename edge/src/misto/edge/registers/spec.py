@@ -7,10 +7,32 @@ from enum import StrEnum
 
 
 class Table(StrEnum):
-    """Modbus register table: holding (function 03, writable) or input (function 04, read-only)."""
+    """A Modbus data table. Registers are 16-bit words; coils and discrete inputs are single bits.
+
+    ``holding`` (read 03, write 06/16), ``input`` (read 04), ``coil`` (read 01, write 05/15),
+    ``discrete_input`` (read 02).
+    """
 
     HOLDING = "holding"
     INPUT = "input"
+    COIL = "coil"
+    DISCRETE_INPUT = "discrete_input"
+
+    @property
+    def is_bits(self) -> bool:
+        """Coils and discrete inputs hold one bit per address."""
+        return self in (Table.COIL, Table.DISCRETE_INPUT)
+
+    @property
+    def writable(self) -> bool:
+        return self in (Table.HOLDING, Table.COIL)
+
+    @property
+    def read_function(self) -> int:
+        return _READ_FUNCTIONS[self]
+
+
+_READ_FUNCTIONS = {Table.COIL: 1, Table.DISCRETE_INPUT: 2, Table.HOLDING: 3, Table.INPUT: 4}
 
 
 class Order(StrEnum):
@@ -32,10 +54,15 @@ class DataType(StrEnum):
     INT64 = "int64"
     FLOAT32 = "float32"
     FLOAT64 = "float64"
+    STRING = "string"
+    """``count`` registers of ASCII text, two characters per register; trailing NULs and spaces are dropped."""
+    BIT = "bit"
+    """A coil, a discrete input, or bit ``bit`` (0 = least significant) of one register: 0 or 1."""
 
     @property
     def words(self) -> int:
-        """Number of 16-bit registers a value of this type occupies."""
+        """Number of 16-bit registers (or bits, in a bit table) a value of this type occupies; a
+        string's width is its ``count``, so it reports 0 here."""
         return _LAYOUT[self][1]
 
     @property
@@ -45,6 +72,11 @@ class DataType(StrEnum):
     @property
     def is_float(self) -> bool:
         return self in (DataType.FLOAT32, DataType.FLOAT64)
+
+    @property
+    def is_number(self) -> bool:
+        """A whole or floating-point number that is scaled (everything but strings and bits)."""
+        return self not in (DataType.STRING, DataType.BIT)
 
 
 _LAYOUT: dict[DataType, tuple[str, int]] = {
@@ -56,12 +88,20 @@ _LAYOUT: dict[DataType, tuple[str, int]] = {
     DataType.INT64: ("q", 4),
     DataType.FLOAT32: ("f", 2),
     DataType.FLOAT64: ("d", 4),
+    DataType.STRING: ("", 0),
+    DataType.BIT: ("", 1),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class RegisterSpec:
-    """One metric in a register map. Engineering value = raw * ``scale`` + ``offset``."""
+    """One value in a register map. Engineering value = raw * ``scale`` + ``offset``.
+
+    ``metric`` names a reading (from the vocabulary) or, when ``attribute`` is true, a text attribute
+    of the device (model, serial number: read for identification, never sent as a reading).
+    ``subdevice`` makes the reading's device ``<device id>.<subdevice>`` (one bay of a parking
+    controller). ``count`` is the width of a string in registers; ``bit`` the bit of a register.
+    """
 
     metric: str
     table: Table
@@ -72,17 +112,33 @@ class RegisterSpec:
     byte_order: Order = Order.BIG
     scale: float = 1.0
     offset: float = 0.0
+    bit: int | None = None
+    count: int = 0
+    subdevice: str | None = None
+    attribute: bool = False
 
     @property
     def words(self) -> int:
-        return self.type.words
+        """Registers (or bits, in a bit table) this value occupies."""
+        return self.count if self.type is DataType.STRING else self.type.words
 
     @property
     def end(self) -> int:
-        """One past the last register address of this value."""
-        return self.address + self.type.words
+        """One past the last address of this value."""
+        return self.address + self.words
+
+    @property
+    def key(self) -> str:
+        """Unique within a device: ``metric`` or ``subdevice/metric``."""
+        return f"{self.subdevice}/{self.metric}" if self.subdevice else self.metric
+
+    def device_id(self, device: str) -> str:
+        """The id of the device a reading of this value belongs to."""
+        return f"{device}.{self.subdevice}" if self.subdevice else device
 
     def describe(self) -> str:
         last = self.end - 1
         span = f"{self.address}" if last == self.address else f"{self.address}-{last}"
-        return f"{self.metric} ({self.table} {span})"
+        if self.bit is not None:
+            span += f" bit {self.bit}"
+        return f"{self.key} ({self.table} {span})"

@@ -18,6 +18,10 @@ class UplinkStats:
     published: int = 0
     acknowledged: int = 0
     rejected: int = 0
+    replayed: int = 0
+    """Of ``published``, entries that had waited for this connection (paced at the replay rate)."""
+    direct: int = 0
+    """Messages published without the buffer (status, health)."""
 
 
 class Uplink(ABC):
@@ -38,6 +42,10 @@ class Uplink(ABC):
     @abstractmethod
     async def wait_connected(self) -> None:
         """Return once connected (bound it with ``asyncio.timeout``)."""
+
+    @abstractmethod
+    async def publish_direct(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        """Publish a message that is not buffered (QoS 1) if connected; ``False`` if it was not sent."""
 
     @abstractmethod
     async def stop(self, *, drain_timeout: float = 5.0) -> None:

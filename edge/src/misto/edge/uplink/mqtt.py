@@ -8,11 +8,19 @@ one asyncio task, the pump. ``publish()`` is called from the pump; a no-op
 ``on_socket_register_write`` keeps paho from writing to the socket outside the network thread.
 
 Delivery: the pump publishes the oldest buffer entries at QoS 1, at most ``max_inflight`` at a
-time, and commits an entry only when its PUBACK arrives (``on_publish``). A PUBACK with an MQTT v5
+time, and commits an entry only once its PUBACK has arrived (``on_publish``; in small batches, see
+:mod:`misto.edge.uplink.acks`). A PUBACK with an MQTT v5
 failure code (e.g. not authorised) rejects the entry: removed, counted and logged. When the link
 drops, the entries in flight stay in the buffer: on the next connect paho's own queue is dropped
 and the pump publishes from the oldest unacknowledged entry again (at least once; the ingester
 drops repeats by message id).
+
+Replay: entries created before the current connection came up (what waited during an outage, or
+was recovered from disk at start) are published at most ``replay_rate`` per second (a token
+bucket); entries created while connected go out at once. Order is kept either way.
+
+Direct messages: :meth:`MqttUplink.publish_direct` publishes a message that is not buffered (gateway
+health) at QoS 1 when connected, and reports ``False`` when not.
 
 Status: the last will is a retained ``Status(state=offline)`` on ``misto/v1/<gw>/status``; a
 retained ``Status(state=online)`` is published after every connect; a clean stop publishes
@@ -27,7 +35,6 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -38,7 +45,10 @@ from misto.edge.backoff import Backoff
 from misto.edge.buffer.base import Buffer
 from misto.edge.clock import Clock
 from misto.edge.settings import BrokerSettings
+from misto.edge.uplink.acks import AckBatch
 from misto.edge.uplink.base import Uplink, UplinkStats
+from misto.edge.uplink.events import Acked, Connected, ConnectFailed, Disconnected, Event, ThreadExited
+from misto.edge.uplink.pacing import TokenBucket
 from misto.edge.uplink.tls import tls_context
 from misto.protocol import Channel, GatewayState, Status, codec, topics
 
@@ -49,36 +59,9 @@ STABLE_CONNECTION = 10.0
 """A connection that lasted this long resets the reconnect backoff; one that drops sooner (a broker
 that accepts and then kicks the client) keeps backing off, so a flapping link is not hammered."""
 STATUS_ACK_TIMEOUT = 3.0
+COMMIT_DELAY = 0.5
+"""Acknowledged entries are committed to the buffer in batches at most this old (see ``acks.py``)."""
 THREAD_EXIT_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Connected:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _ConnectFailed:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Disconnected:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Acked:
-    mid: int
-    failure: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _ThreadExited:
-    pass
-
-
-_Event = _Connected | _ConnectFailed | _Disconnected | _Acked | _ThreadExited
 
 
 class MqttUplink(Uplink):
@@ -92,6 +75,7 @@ class MqttUplink(Uplink):
         buffer: Buffer,
         clock: Clock,
         agent_version: str = "",
+        replay_rate: float = 50.0,
         rng: random.Random | None = None,
     ) -> None:
         self.broker = broker
@@ -104,6 +88,10 @@ class MqttUplink(Uplink):
         self.stats = UplinkStats()
         self.status_topic = topics.build(gateway_id, Channel.STATUS)
         self._window = broker.max_inflight
+        self.replay_rate = replay_rate
+        self._pace = TokenBucket(rate=replay_rate, burst=max(1.0, min(replay_rate, self._window)))
+        self._paced: asyncio.TimerHandle | None = None
+        self._up_since = 0.0  # wall-clock time the current connection came up
         jitter_source = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._backoff = Backoff(
             initial=broker.reconnect_delay_min, maximum=broker.reconnect_delay_max, jitter=0.5, rng=jitter_source
@@ -123,9 +111,11 @@ class MqttUplink(Uplink):
         self._generation = 0
         self._inflight: dict[int, int] = {}  # paho mid -> buffer entry id
         self._cursor: int | None = None  # highest entry id handed to paho on this connection
-        self._acked: list[int] = []
+        self._acked = AckBatch(max_size=self._window, max_delay=COMMIT_DELAY)
+        self._commit_timer: asyncio.TimerHandle | None = None
+        self._flush = False  # commit every acknowledgement now (draining at stop)
         self._refused: list[tuple[int, str]] = []
-        self._status_mids: dict[int, asyncio.Future[None]] = {}
+        self._direct_mids: dict[int, tuple[str, asyncio.Future[None]]] = {}  # paho mid -> (what, acked)
         self._status_due = False
         self._failing = False
 
@@ -193,6 +183,9 @@ class MqttUplink(Uplink):
         await self._drain(drain_timeout)
         if self.connected:
             await self._publish_status(GatewayState.OFFLINE, wait=True)
+        for timer in (self._paced, self._commit_timer):
+            if timer is not None:
+                timer.cancel()
         if self._pump_task is not None:
             self._pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -206,11 +199,14 @@ class MqttUplink(Uplink):
             self._abort.set()
             await asyncio.wait_for(self._thread_done.wait(), THREAD_EXIT_TIMEOUT)
         self._thread.join(timeout=1.0)
+        if len(self._acked):
+            await self.buffer.commit(self._acked.take())
         if depth := self.buffer.depth():
             log.warning("stopped with %d message(s) not acknowledged by the broker", depth)
         log.info("disconnected from %s", self.broker.url)
 
     async def _drain(self, within: float) -> None:
+        self._flush = True
         deadline = asyncio.get_running_loop().time() + within
         while self.connected and self.buffer.depth() and asyncio.get_running_loop().time() < deadline:
             self._wake.set()
@@ -225,7 +221,7 @@ class MqttUplink(Uplink):
                     self._connection()
                 except Exception as exc:  # a bug or an unexpected library error: report it and keep going
                     log.exception("MQTT network thread: unexpected error")
-                    self._post(_ConnectFailed(f"unexpected {exc.__class__.__name__}: {exc}"))
+                    self._post(ConnectFailed(f"unexpected {exc.__class__.__name__}: {exc}"))
                 if self._connected_at is not None and time.monotonic() - self._connected_at >= STABLE_CONNECTION:
                     self._backoff.reset()
                 self._connected_at = None
@@ -235,7 +231,7 @@ class MqttUplink(Uplink):
             sock = self._client.socket()
             if sock is not None:
                 sock.close()
-            self._post(_ThreadExited())
+            self._post(ThreadExited())
 
     def _connection(self) -> None:
         """One connection attempt and, if it succeeds, the connection's life."""
@@ -244,7 +240,7 @@ class MqttUplink(Uplink):
         try:
             client.reconnect()
         except OSError as exc:  # refused, unreachable, DNS, TLS handshake (ssl.SSLError is an OSError)
-            self._post(_ConnectFailed(f"{exc.__class__.__name__}: {exc}"))
+            self._post(ConnectFailed(f"{exc.__class__.__name__}: {exc}"))
             return
         if self._stopping.is_set():
             client.disconnect()
@@ -256,13 +252,13 @@ class MqttUplink(Uplink):
             if self._connected_at is None and time.monotonic() > connack_deadline:
                 # A broker that accepts TCP but never answers CONNECT (overloaded, or one that cannot parse
                 # this MQTT version) must not hang the gateway: give up on this attempt and back off.
-                self._post(_ConnectFailed(f"no CONNACK within {self.broker.connect_timeout:g}s"))
+                self._post(ConnectFailed(f"no CONNACK within {self.broker.connect_timeout:g}s"))
                 sock = client.socket()
                 if sock is not None:
                     sock.close()
                 return
 
-    def _post(self, event: _Event) -> None:
+    def _post(self, event: Event) -> None:
         loop = self._loop
         if loop is None:
             return
@@ -273,36 +269,36 @@ class MqttUplink(Uplink):
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         if reason.is_failure:
-            self._post(_ConnectFailed(f"broker refused the connection: {reason}"))
+            self._post(ConnectFailed(f"broker refused the connection: {reason}"))
             return
         self._connected_at = time.monotonic()
         client.drop_out_messages()  # the pump republishes from the buffer instead
-        self._post(_Connected())
+        self._post(Connected())
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
-        self._post(_Disconnected(str(reason)))
+        self._post(Disconnected(str(reason)))
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
-        self._post(_Acked(mid, str(reason) if reason.is_failure else None))
+        self._post(Acked(mid, str(reason) if reason.is_failure else None))
 
     # -- the event loop side --------------------------------------------------------------------
 
-    def _handle(self, event: _Event) -> None:
+    def _handle(self, event: Event) -> None:
         match event:
-            case _Connected():
+            case Connected():
                 self._link_up()
-            case _ConnectFailed(reason):
+            case ConnectFailed(reason):
                 self.stats.connect_failures += 1
                 if not self._failing:
                     log.warning("cannot connect to %s: %s; retrying with backoff", self.broker.url, reason)
                 else:
                     log.debug("still cannot connect to %s: %s", self.broker.url, reason)
                 self._failing = True
-            case _Disconnected(reason):
+            case Disconnected(reason):
                 self._link_down(reason)
-            case _Acked(mid, failure):
+            case Acked(mid, failure):
                 self._acknowledged(mid, failure)
-            case _ThreadExited():
+            case ThreadExited():
                 self._up.clear()
                 self._thread_done.set()
         self._wake.set()
@@ -311,10 +307,11 @@ class MqttUplink(Uplink):
         self.stats.connects += 1
         self._generation += 1
         self._inflight.clear()
-        self._status_mids.clear()
+        self._direct_mids.clear()
         self._cursor = None
         self._status_due = True
         self._failing = False
+        self._up_since = self.clock.now().timestamp()
         self._up.set()
         log.info("connected to %s as %s", self.broker.url, self.client_id)
 
@@ -327,14 +324,16 @@ class MqttUplink(Uplink):
         self._up.clear()
 
     def _acknowledged(self, mid: int, failure: str | None) -> None:
-        if (status := self._status_mids.pop(mid, None)) is not None:
+        if (direct := self._direct_mids.pop(mid, None)) is not None:
+            what, done = direct
             if failure is not None:
-                log.error("broker refused the status message: %s", failure)
-            if not status.done():
-                status.set_result(None)
+                log.error("broker refused the %s message: %s", what, failure)
+            if not done.done():
+                done.set_result(None)
         elif (entry_id := self._inflight.pop(mid, None)) is not None:
             if failure is None:
-                self._acked.append(entry_id)
+                self._acked.add(entry_id, asyncio.get_running_loop().time())
+                self.stats.acknowledged += 1
             else:
                 self._refused.append((entry_id, failure))
 
@@ -354,14 +353,21 @@ class MqttUplink(Uplink):
                 self._wake.set()
 
     async def _settle(self) -> None:
-        if self._acked:
-            acked, self._acked = self._acked, []
-            self.stats.acknowledged += await self.buffer.commit(acked)
+        loop = asyncio.get_running_loop()
+        due_in = self._acked.due_in(loop.time())
+        if due_in is not None and (due_in == 0 or self._flush or self._cursor is None):
+            await self.buffer.commit(self._acked.take())
+        elif due_in is not None and self._commit_timer is None:
+            self._commit_timer = loop.call_later(due_in, self._commit_due)
         if self._refused:
             refused, self._refused = self._refused, []
             for entry_id, reason in refused:
                 log.error("broker refused buffer entry %d for good (%s): rejected", entry_id, reason)
             self.stats.rejected += await self.buffer.reject(entry_id for entry_id, _ in refused)
+
+    def _commit_due(self) -> None:
+        self._commit_timer = None
+        self._wake.set()
 
     async def _feed(self) -> None:
         while self.connected and len(self._inflight) < self._window:
@@ -370,6 +376,10 @@ class MqttUplink(Uplink):
             if not entries or generation != self._generation or not self.connected:
                 return
             for entry in entries:
+                replay = entry.message.created < self._up_since
+                if replay and (wait := self._pace.take(asyncio.get_running_loop().time())) > 0:
+                    self._paced = asyncio.get_running_loop().call_later(wait, self._wake.set)
+                    return
                 info = self._client.publish(entry.message.topic, entry.message.payload, qos=1)
                 if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                     log.error("paho refused to queue %s: %s", entry.message.message_id, paho.error_string(info.rc))
@@ -377,16 +387,30 @@ class MqttUplink(Uplink):
                 self._inflight[info.mid] = entry.id
                 self._cursor = entry.id
                 self.stats.published += 1
+                self.stats.replayed += replay
 
     async def _publish_status(self, state: GatewayState, *, wait: bool) -> None:
-        info = self._client.publish(self.status_topic, self._status(state), qos=1, retain=True)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._status_mids[info.mid] = done
-        if wait:
+        done = self._publish_now("status", self.status_topic, self._status(state), retain=True)
+        if wait and done is not None:
             try:
                 await asyncio.wait_for(done, STATUS_ACK_TIMEOUT)
             except TimeoutError:
                 log.warning("no acknowledgement for the %s status within %ss", state, STATUS_ACK_TIMEOUT)
+
+    def _publish_now(self, what: str, topic: str, payload: bytes, *, retain: bool) -> asyncio.Future[None] | None:
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.debug("could not publish the %s message: %s", what, paho.error_string(info.rc))
+            return None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._direct_mids[info.mid] = (what, done)
+        self.stats.direct += 1
+        return done
+
+    async def publish_direct(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        if not self.connected:
+            return False
+        return self._publish_now(topic.rsplit("/", 1)[-1], topic, payload, retain=retain) is not None
 
 
 def _ignore_socket(client: paho.Client, userdata: Any, sock: Any) -> None:
