@@ -36,7 +36,7 @@ clean:
 
 lock:  ## re-resolve the newest allowed versions into constraints.txt
 	rm -rf .run/lock-venv && python3 -m venv .run/lock-venv
-	.run/lock-venv/bin/pip install -q ./protocol ./edge ./firmware-sim ./cloud -r requirements-dev.txt
+	.run/lock-venv/bin/pip install -q ./protocol './edge[camera]' ./firmware-sim ./cloud -r requirements-dev.txt
 	{ echo "# Pinned versions for a reproducible install; regenerate with: make lock"; \
 	  .run/lock-venv/bin/pip freeze --exclude-editable | grep -v '^misto-' ; } > constraints.txt
 	rm -rf .run/lock-venv

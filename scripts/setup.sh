@@ -69,7 +69,7 @@ python_env() {
   say "installing Python packages into $VENV (pinned by constraints.txt)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt \
-    -e ./protocol -e ./edge -e ./firmware-sim -e ./cloud -r requirements-dev.txt
+    -e ./protocol -e "./edge[camera]" -e ./firmware-sim -e ./cloud -r requirements-dev.txt
   touch "$stamp"
 }
 

@@ -19,10 +19,12 @@ import time
 from misto.edge import __version__
 from misto.edge.buffer import Buffer, Outbound, make_buffer
 from misto.edge.clock import Clock, SystemClock
+from misto.edge.control import AgentControl
 from misto.edge.drivers import create_driver
 from misto.edge.errors import EdgeError
 from misto.edge.health import DeviceEntry, HealthReporter, HealthSources
 from misto.edge.polling.coordinator import PollCoordinator, PolledDevice
+from misto.edge.remote_config.startup import RemoteSetup
 from misto.edge.settings import Settings
 from misto.edge.uplink.base import Uplink
 from misto.edge.uplink.mqtt import MqttUplink
@@ -39,8 +41,16 @@ def new_boot_id() -> str:
 
 
 class Agent:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, boot: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        boot: str | None = None,
+        remote: RemoteSetup | None = None,
+    ) -> None:
         self.settings = settings
+        self.remote = remote
         self.clock = clock or SystemClock()
         self.boot = boot or new_boot_id()
         self.buffer: Buffer = make_buffer(settings.buffer, path=settings.buffer_path)
@@ -125,6 +135,7 @@ class Agent:
         await self.uplink.start()
         poll = asyncio.create_task(self.coordinator.run(), name="poll-coordinator")
         report = asyncio.create_task(self.reporter.run(), name="health-reporter")
+        control = asyncio.create_task(self._control_loop(), name="cloud-control")
         stopped = asyncio.create_task(stop.wait(), name="stop-signal")
         try:
             await asyncio.wait({poll, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -142,21 +153,28 @@ class Agent:
                 failure = exc
             await self.uplink.stop(drain_timeout=DRAIN_SECONDS)
             report.cancel()
+            control.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await report
+            with contextlib.suppress(asyncio.CancelledError):
+                await control
             self.reporter.write_state(stopped=True)
             if failure is not None:
                 raise failure
 
+    async def _control_loop(self) -> None:
+        """Remote configs and commands from the cloud, one at a time, while polling goes on."""
+        await AgentControl(self).serve()
 
-async def run_until_signalled(settings: Settings) -> None:
+
+async def run_until_signalled(settings: Settings, *, remote: RemoteSetup | None = None) -> None:
     """Run an :class:`Agent` until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await Agent(settings).run(stop)
+        await Agent(settings, remote=remote).run(stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

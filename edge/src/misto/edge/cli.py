@@ -78,15 +78,16 @@ def run(config: ConfigArg) -> None:
     """Run the agent until SIGINT or SIGTERM."""
     from misto.edge.agent import run_until_signalled
     from misto.edge.logs import configure_logging
-    from misto.edge.settings import load_settings
+    from misto.edge.remote_config.startup import load_for_run
 
     try:
-        settings = load_settings(config)
+        settings, remote = load_for_run(config)
     except ConfigError as exc:
         raise _config_failed(exc, as_json=False) from None
     configure_logging(settings.log_level)
+    remote.log_notes()
     try:
-        asyncio.run(run_until_signalled(settings))
+        asyncio.run(run_until_signalled(settings, remote=remote))
     except EdgeError as exc:
         typer.echo(f"misto-edge: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -35,6 +35,7 @@ from misto.edge.config_errors import (
 )
 from misto.edge.config_model import ConfigModel, Problems, StrictInt
 from misto.edge.device_config import DRIVER_NAMES, DeviceSettings
+from misto.edge.device_config.modbus import serial_bus_problems
 from misto.edge.durations import Duration
 from misto.edge.errors import ConfigError
 from misto.protocol import topics
@@ -230,6 +231,7 @@ class Settings(_Model):
                 where = f"devices[{first[device.id]}]"
                 problems.append((("devices", i, "id"), f"duplicate device id {device.id!r} (also {where})"))
             first.setdefault(device.id, i)
+        problems += serial_bus_problems(self.devices)
         if problems:
             raise ConfigProblem(problems)
         return self

@@ -59,6 +59,17 @@ class PollStats:
     suppressed: int = 0
 
 
+class _Reconfigure(Exception):
+    """Raised inside the poll task group to stop it for a reconfiguration."""
+
+
+@dataclass(frozen=True)
+class _Change:
+    devices: tuple[PolledDevice, ...]
+    retire: tuple[Driver, ...]
+    done: asyncio.Future[None]
+
+
 @dataclass
 class _Group:
     interval: float
@@ -89,20 +100,45 @@ class PollCoordinator:
         self._seq = 0
         self._emit_lock = asyncio.Lock()
         self._max_readings = max_readings_per_message
+        self._backoff_max = backoff_max
         self._drivers: list[Driver] = []
+        self._groups: list[_Group] = []
+        self._started: set[int] = set()  # id() of drivers whose start() has run
+        self._pending: _Change | None = None
+        self._change_pending = asyncio.Event()
+        self._build(devices)
+
+    def _build(self, devices: Sequence[PolledDevice]) -> None:
+        """(Re)make the groups from ``devices``. Health of a device whose driver and interval stay
+        is kept; ``self.health`` is updated in place (the health reporter holds it)."""
         groups: dict[float, _Group] = {}
+        seen: set[str] = set()
+        kept: dict[str, DeviceHealth] = {}
+        previous = {id(driver) for driver in self._drivers}
         for polled in devices:
+            device_id = polled.driver.device_id
             if polled.interval <= 0:
-                raise ValueError(f"device {polled.driver.device_id!r}: interval must be positive")
-            if polled.driver.device_id in self.health:
-                raise ValueError(f"device {polled.driver.device_id!r} is listed twice")
-            self._drivers.append(polled.driver)
+                raise ValueError(f"device {device_id!r}: interval must be positive")
+            if device_id in seen:
+                raise ValueError(f"device {device_id!r} is listed twice")
+            seen.add(device_id)
             groups.setdefault(polled.interval, _Group(polled.interval)).devices.append(polled.driver)
-            self.health[polled.driver.device_id] = DeviceHealth(
-                polled.driver.device_id, polled.interval, backoff_max=backoff_max
+            old = self.health.get(device_id)
+            same = old is not None and id(polled.driver) in previous and old.interval == polled.interval
+            kept[device_id] = (
+                old
+                if same and old is not None
+                else DeviceHealth(device_id, polled.interval, backoff_max=self._backoff_max)
             )
-            if polled.report is not None:
-                self._filters[polled.driver.device_id] = ReportFilter(polled.report)
+            if polled.report is None:
+                self._filters.pop(device_id, None)
+            elif not same or device_id not in self._filters:
+                self._filters[device_id] = ReportFilter(polled.report)
+        for device_id in set(self._filters) - seen:
+            del self._filters[device_id]
+        self.health.clear()
+        self.health.update(kept)
+        self._drivers = [polled.driver for polled in devices]
         self._groups = sorted(groups.values(), key=lambda g: g.interval)
 
     @property
@@ -110,17 +146,65 @@ class PollCoordinator:
         return self._seq
 
     async def run(self) -> None:
-        """Start the drivers, poll until cancelled, then close the drivers."""
+        """Start the drivers, poll until cancelled, then close the drivers. A :meth:`reconfigure`
+        pauses the groups for a moment, swaps devices, and polling goes on."""
         try:
-            start = self.clock.monotonic()
-            await asyncio.gather(*(self._start(driver, start) for driver in self._drivers))
-            if not self._groups:
-                await asyncio.get_running_loop().create_future()  # nothing to poll: idle until cancelled
-            async with asyncio.TaskGroup() as tasks:
-                for group in self._groups:
-                    tasks.create_task(self._run_group(group, start), name=f"poll-every-{group.interval:g}s")
+            while True:
+                start = self.clock.monotonic()
+                fresh = [d for d in self._drivers if id(d) not in self._started]
+                self._started.update(id(d) for d in fresh)
+                await asyncio.gather(*(self._start(driver, start) for driver in fresh))
+                try:
+                    async with asyncio.TaskGroup() as tasks:
+                        for group in self._groups:
+                            tasks.create_task(self._run_group(group, start), name=f"poll-every-{group.interval:g}s")
+                        tasks.create_task(self._wait_for_change(), name="poll-reconfigure")
+                except* _Reconfigure:
+                    pass
+                await self._apply_change()
         finally:
             await asyncio.shield(self._close_all())
+
+    async def reconfigure(self, devices: Sequence[PolledDevice], *, retire: Sequence[Driver] = ()) -> None:
+        """Poll ``devices`` from now on; close the ``retire`` drivers (removed or replaced devices).
+        Drivers in both the old and the new list keep running untouched. Returns once applied."""
+        if self._pending is not None:
+            raise RuntimeError("a reconfiguration is already in progress")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending = _Change(tuple(devices), tuple(retire), done)
+        self._change_pending.set()
+        await done
+
+    async def _wait_for_change(self) -> None:
+        await self._change_pending.wait()
+        raise _Reconfigure
+
+    async def _apply_change(self) -> None:
+        change, self._pending = self._pending, None
+        self._change_pending.clear()
+        if change is None:
+            return
+        try:
+            for driver in change.retire:
+                self._started.discard(id(driver))
+                try:
+                    await driver.close()
+                except Exception:
+                    log.exception("device %s: error while closing its driver", driver.device_id)
+            self._build(change.devices)
+        except Exception as exc:
+            change.done.set_exception(exc)
+        else:
+            change.done.set_result(None)
+
+    async def poll_now(self, device_ids: set[str] | None = None) -> int:
+        """Read ``device_ids`` (every device when None) at once, backed off or not, and emit the
+        readings as one message; returns how many devices were read."""
+        drivers = [d for d in self._drivers if device_ids is None or d.device_id in device_ids]
+        if device_ids is not None and (unknown := device_ids - {d.device_id for d in drivers}):
+            raise KeyError(f"unknown device(s): {', '.join(sorted(unknown))}")
+        await self.poll_once(drivers, self.clock.monotonic(), force=True)
+        return len(drivers)
 
     async def _close_all(self) -> None:
         for driver in self._drivers:
@@ -157,9 +241,10 @@ class PollCoordinator:
                 )
             tick = max(tick, elapsed_ticks) + 1
 
-    async def poll_once(self, drivers: Sequence[Driver], scheduled: float) -> list[Telemetry]:
-        """One cycle: read every due device concurrently and emit the readings; returns the messages sent."""
-        due = [d for d in drivers if self.health[d.device_id].due(scheduled)]
+    async def poll_once(self, drivers: Sequence[Driver], scheduled: float, *, force: bool = False) -> list[Telemetry]:
+        """One cycle: read every due device (every one with ``force``) concurrently and emit the
+        readings; returns the messages sent."""
+        due = [d for d in drivers if force or self.health[d.device_id].due(scheduled)]
         results = await asyncio.gather(*(self._read(driver, scheduled) for driver in due))
         readings = [reading for batch in results for reading in batch]
         self.stats.cycles += 1

@@ -6,6 +6,7 @@ An uplink commits a buffer entry only once the broker has acknowledged it, recon
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ class UplinkStats:
 
 class Uplink(ABC):
     stats: UplinkStats
+    inbound: asyncio.Queue[tuple[str, bytes]]
+    """Messages from the cloud on the gateway's config and cmd topics, in arrival order."""
 
     @abstractmethod
     async def start(self) -> None:

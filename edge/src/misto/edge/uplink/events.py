@@ -31,4 +31,12 @@ class ThreadExited:
     pass
 
 
-Event = Connected | ConnectFailed | Disconnected | Acked | ThreadExited
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message from the cloud on one of the gateway's own topics (config, cmd)."""
+
+    topic: str
+    payload: bytes
+
+
+Event = Connected | ConnectFailed | Disconnected | Acked | ThreadExited | Inbound

@@ -47,7 +47,7 @@ from misto.edge.clock import Clock
 from misto.edge.settings import BrokerSettings
 from misto.edge.uplink.acks import AckBatch
 from misto.edge.uplink.base import Uplink, UplinkStats
-from misto.edge.uplink.events import Acked, Connected, ConnectFailed, Disconnected, Event, ThreadExited
+from misto.edge.uplink.events import Acked, Connected, ConnectFailed, Disconnected, Event, Inbound, ThreadExited
 from misto.edge.uplink.pacing import TokenBucket
 from misto.edge.uplink.tls import tls_context
 from misto.protocol import Channel, GatewayState, Status, codec, topics
@@ -87,6 +87,8 @@ class MqttUplink(Uplink):
         self.agent_version = agent_version
         self.stats = UplinkStats()
         self.status_topic = topics.build(gateway_id, Channel.STATUS)
+        self.inbound_topics = (topics.build(gateway_id, Channel.CONFIG), topics.build(gateway_id, Channel.CMD))
+        self.inbound: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._window = broker.max_inflight
         self.replay_rate = replay_rate
         self._pace = TokenBucket(rate=replay_rate, burst=max(1.0, min(replay_rate, self._window)))
@@ -137,6 +139,7 @@ class MqttUplink(Uplink):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         client.on_socket_register_write = _ignore_socket
         keepalive = max(1, round(self.broker.keepalive))
         if self._v5:
@@ -273,10 +276,15 @@ class MqttUplink(Uplink):
             return
         self._connected_at = time.monotonic()
         client.drop_out_messages()  # the pump republishes from the buffer instead
+        # The cloud's retained config arrives at every (re)subscription; commands as they come.
+        client.subscribe([(topic, 1) for topic in self.inbound_topics])
         self._post(Connected())
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         self._post(Disconnected(str(reason)))
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._post(Inbound(message.topic, bytes(message.payload)))
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
         self._post(Acked(mid, str(reason) if reason.is_failure else None))
@@ -298,6 +306,8 @@ class MqttUplink(Uplink):
                 self._link_down(reason)
             case Acked(mid, failure):
                 self._acknowledged(mid, failure)
+            case Inbound(topic, payload):
+                self.inbound.put_nowait((topic, payload))
             case ThreadExited():
                 self._up.clear()
                 self._thread_done.set()

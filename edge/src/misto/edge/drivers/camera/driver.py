@@ -90,6 +90,10 @@ class CameraDriver(Driver):
     def read_deadline(self) -> float:
         return self.config.timeout + 2.0
 
+    def health_counters(self) -> dict[str, int]:
+        """For gateway health: the same as :meth:`counters`."""
+        return self.counters()
+
     def counters(self) -> dict[str, int]:
         """Frames counted, failures by kind and crossings by kind and direction, since start."""
         out = {"frames": self.frames_total, "counter_resets": self.counter.resets}

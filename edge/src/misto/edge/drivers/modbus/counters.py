@@ -40,3 +40,17 @@ class ModbusCounters:
             "exceptions": {str(code): n for code, n in sorted(self.exceptions.items())},
             "last_latency_s": self.last_latency_s,
         }
+
+    def health_counters(self) -> dict[str, int]:
+        """The whole-number counters, flat, for gateway health (``exception_<code>`` per code)."""
+        flat = {
+            "requests": self.requests,
+            "responses": self.responses,
+            "timeouts": self.timeouts,
+            "crc_errors": self.crc_errors,
+            "connection_errors": self.connection_errors,
+            "retries": self.retries,
+            "exception_responses": self.exception_responses,
+        }
+        flat.update({f"exception_{code}": n for code, n in sorted(self.exceptions.items())})
+        return flat

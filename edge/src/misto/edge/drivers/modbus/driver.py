@@ -181,6 +181,10 @@ class ModbusDriver(Driver):
             error=error,
         )
 
+    def health_counters(self) -> dict[str, int]:
+        """This device's request counters, for gateway health."""
+        return self.counters.health_counters()
+
     def spec_for(self, target: str) -> RegisterSpec:
         """The row called ``target`` (``metric``, ``subdevice/metric`` or an attribute name)."""
         for spec in self.specs:

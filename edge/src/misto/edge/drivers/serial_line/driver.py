@@ -120,6 +120,10 @@ class SerialStreamDriver(Driver):
     def read_deadline(self) -> float:
         return self.config.timeout + 2.0
 
+    def health_counters(self) -> dict[str, int]:
+        """For gateway health: the same as :meth:`counters`."""
+        return self.counters()
+
     def counters(self) -> dict[str, int]:
         """Every counter of this device: the parser's (good measurements, each kind of bad input),
         port opens and losses, and measurements dropped because nobody polled for too long."""
