@@ -21,7 +21,18 @@ from misto.cloud.ingest import Ingester, IngestStats
 from misto.cloud.ingest.mqtt import MqttSubscriber, SubscriberConfig
 from misto.cloud.settings import MqttVersion
 from misto.cloud.storage.sqlite import SqliteStore
-from misto.protocol import Channel, Reading, Telemetry, codec, topics
+from misto.protocol import (
+    BufferHealth,
+    Channel,
+    DeviceHealth,
+    DeviceState,
+    Health,
+    LinkHealth,
+    Reading,
+    Telemetry,
+    codec,
+    topics,
+)
 
 T = TypeVar("T")
 DEADLINE_S = 10.0
@@ -57,6 +68,55 @@ def telemetry(
         readings=readings
         if readings is not None
         else [Reading("aq-1", "pm25", 12.5, "ug/m3", at), Reading("aq-1", "temperature", 21.25, "Cel", at)],
+    )
+
+
+def health(
+    gateway: str = "gw-test",
+    *,
+    at: datetime = T0,
+    boot: str = "boot1",
+    uptime_s: float = 600.0,
+    depth: int = 3,
+    states: tuple[DeviceState, ...] = (DeviceState.AVAILABLE, DeviceState.AVAILABLE, DeviceState.UNAVAILABLE),
+) -> Health:
+    """A gateway's health message with ``depth`` messages buffered and one device per state given."""
+    return Health(
+        schema=1,
+        gateway=gateway,
+        boot=boot,
+        at=at,
+        uptime_s=uptime_s,
+        cpu_s=4.25,
+        rss_bytes=38_912_000,
+        buffer=BufferHealth(
+            kind="sqlite",
+            depth=depth,
+            bytes=depth * 200,
+            oldest_age_s=12.5 if depth else None,
+            recovered=0,
+            added=100 + depth,
+            sent=98,
+            rejected=0,
+            dropped=2,
+            dropped_readings=16,
+        ),
+        link=LinkHealth(connected=True, connects=1, connect_failures=0, disconnects=0, published=101, acknowledged=98),
+        devices=[
+            DeviceHealth(
+                device=f"dev-{index}",
+                state=state,
+                polls=60,
+                failures=0 if state is DeviceState.AVAILABLE else 60,
+                readings=480 if state is DeviceState.AVAILABLE else 0,
+                suppressed=0,
+                last_error=None if state is DeviceState.AVAILABLE else "timeout",
+                errors={} if state is DeviceState.AVAILABLE else {"timeout": 60},
+            )
+            for index, state in enumerate(states)
+        ],
+        errors={"timeout": 60} if DeviceState.UNAVAILABLE in states else {},
+        agent_version="0.1.0",
     )
 
 
@@ -182,9 +242,9 @@ async def start_ingester(
     queue_size: int = 100,
     acks: AckSink | None = None,
 ) -> RunningIngester:
-    """An ingester subscribed to telemetry and status, and to acks when ``acks`` is given."""
+    """An ingester subscribed to telemetry, status and health, and to acks when ``acks`` is given."""
     stats = IngestStats()
-    channels = [Channel.TELEMETRY, Channel.STATUS] + ([Channel.ACK] if acks is not None else [])
+    channels = [Channel.TELEMETRY, Channel.STATUS, Channel.HEALTH] + ([Channel.ACK] if acks is not None else [])
     subscriber = MqttSubscriber(
         config, [topics.subscription(channel) for channel in channels], queue_size=queue_size, stats=stats
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,13 +13,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cloud.tests.support import T0
+from cloud.tests.support import T0, health
 from misto.cloud.api import create_app
 from misto.cloud.ingest import IngestStats
 from misto.cloud.settings import CloudSettings, load_settings
 from misto.cloud.storage import DeadLetter, DeadLetterKind
 from misto.cloud.storage.sqlite import SqliteStore
-from misto.protocol import GatewayState, Reading
+from misto.protocol import GatewayState, Reading, codec
 
 TOKEN = "operator-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -42,6 +43,7 @@ async def seed(store: SqliteStore) -> None:
     await store.set_gateway_status(
         "gw-1", GatewayState.ONLINE, boot="b", at=T0, agent_version="0.1.0", received_at=T0 + timedelta(seconds=1)
     )
+    await store.set_gateway_health(health("gw-1", boot="b"), received_at=T0 + timedelta(seconds=2))
     await store.dead_letter(
         DeadLetter(T0, "misto/v1/gw-1/telemetry", DeadLetterKind.DECODE, "invalid JSON", b"{oops", "gw-1", "$")
     )
@@ -193,10 +195,37 @@ async def test_gateways(api: httpx.AsyncClient) -> None:
             "boot": "b",
             "agent_version": "0.1.0",
             "status_at": "2025-03-01T12:00:00Z",
+            "health": {
+                "at": "2025-03-01T12:00:00Z",
+                "received_at": "2025-03-01T12:00:02Z",
+                "boot": "b",
+                "uptime_s": 600.0,
+                "cpu_s": 4.25,
+                "rss_bytes": 38912000,
+                "buffer": {"depth": 3, "oldest_age_s": 12.5, "dropped": 2},
+                "devices": {"ok": 2, "failing": 1, "starting": 0},
+            },
         },
-        {"gateway": "gw-2", "state": None, "boot": None, "agent_version": None, "status_at": None},
+        {"gateway": "gw-2", "state": None, "boot": None, "agent_version": None, "status_at": None, "health": None},
     ]
     assert all(seen > T0 + timedelta(seconds=1) for seen in last_seen)  # when the cloud received the telemetry
+
+
+async def test_gateway_health_is_for_operators_and_404_without_one(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/api/v1/gateways/gw-1/health")).status_code == 401
+    wrong = await api.get("/api/v1/gateways/gw-1/health", headers={"Authorization": "Bearer not-the-token-at-all"})
+    assert wrong.status_code == 403
+    response = await api.get("/api/v1/gateways/gw-1/health", headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["gateway"], body["received_at"]) == ("gw-1", "2025-03-01T12:00:02Z")
+    assert body["health"] == json.loads(codec.encode(health("gw-1", boot="b")))
+    missing = await api.get("/api/v1/gateways/gw-2/health", headers=AUTH)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "no health message from gateway 'gw-2' yet"}
+    bad = await api.get("/api/v1/gateways/GW 1/health", headers=AUTH)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["path", "gateway"]
 
 
 async def test_dead_letters_need_the_operator_token(api: httpx.AsyncClient) -> None:

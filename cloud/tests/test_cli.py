@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cloud.tests.support import Gateway, telemetry
+from cloud.tests.support import Gateway, health, telemetry
 from misto.cloud.cli import app
 from misto.protocol import Ack, AckResult, Channel, ConfigUpdate, codec, topics
 from tests.fixtures.mosquitto import BrokerInfo
@@ -138,6 +138,7 @@ embedded_broker:
         gw = Gateway(LOOPBACK, mqtt_port, "gw-demo", "gw-demo-password-123", v5=False)
         try:
             gw.send(telemetry("gw-demo", seq=1, at=datetime.now(UTC)))
+            gw.publish(topics.build("gw-demo", Channel.HEALTH), codec.encode(health("gw-demo", at=datetime.now(UTC))))
             # Remote configuration through the running service: published retained, answered, shown.
             config_url = f"http://127.0.0.1:{api_port}/api/v1/gateways/gw-demo/config"
             status, body = send(config_url, "PUT", {"config": {"log_level": "debug"}}, token=token)
@@ -163,8 +164,13 @@ embedded_broker:
             devices = get_json(f"http://127.0.0.1:{api_port}/api/v1/devices")
             time.sleep(0.05)
         assert devices, "the reading did not reach the API"
-        health = get_json(f"http://127.0.0.1:{api_port}/health")
-        assert health["status"] == "ok"
+        deadline = time.monotonic() + 10
+        while not (gateways := get_json(f"http://127.0.0.1:{api_port}/api/v1/gateways"))[0]["health"]:
+            assert time.monotonic() < deadline, "the gateway's health did not reach the API"
+            time.sleep(0.05)
+        assert [g["health"]["devices"] for g in gateways] == [{"ok": 2, "failing": 1, "starting": 0}]
+        service_health = get_json(f"http://127.0.0.1:{api_port}/health")
+        assert service_health["status"] == "ok"
         dom = render_page(f"http://127.0.0.1:{api_port}/", tmp_path / "chromium")
         table = dom.split("<table>", 1)[1].split("</table>", 1)[0]  # the page's one table, built by app.js
         for text in ('scope="rowgroup"', "aq-1", "gw-demo", "pm25", "12.5", "µg/m³", "ug/m3", "Temperature", "°C"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.tests.support import T0
+from cloud.tests.support import T0, health
 from misto.cloud.settings import SqliteStoreSettings
 from misto.cloud.storage import DeadLetter, DeadLetterKind, Store, open_store
 from misto.protocol import GatewayState, Reading
@@ -188,6 +188,40 @@ async def test_telemetry_makes_a_gateway_known(any_store: Store) -> None:
     [status] = await any_store.gateways()
     assert (status.gateway, status.state, status.status_at) == ("gw-9", None, None)
     assert status.last_seen > T0  # when the cloud received it, not the reading's time
+
+
+async def test_gateway_health_keeps_the_newest_by_its_time(any_store: Store) -> None:
+    assert await any_store.gateway_health("gw-1") is None
+    received = T0 + timedelta(minutes=5)
+    first = health("gw-1", at=T0 + timedelta(minutes=1), depth=3)
+    assert await any_store.set_gateway_health(first, received_at=received)
+    # An older message arriving late (or the same one again) changes nothing.
+    assert not await any_store.set_gateway_health(health("gw-1", at=T0, depth=9), received_at=received)
+    assert not await any_store.set_gateway_health(first, received_at=received + timedelta(seconds=1))
+    stored = await any_store.gateway_health("gw-1")
+    assert stored is not None
+    assert (stored.gateway, stored.health, stored.received_at) == ("gw-1", first, received)
+    newer = health("gw-1", at=T0 + timedelta(minutes=2), boot="boot2", depth=0)
+    assert await any_store.set_gateway_health(newer, received_at=received + timedelta(minutes=1))
+    [status] = await any_store.gateways()  # a health message makes the gateway known
+    assert (status.gateway, status.state, status.last_seen) == ("gw-1", None, received + timedelta(minutes=1))
+    assert status.health is not None
+    assert status.health.health == newer
+    assert status.health.health.buffer.oldest_age_s is None
+    assert await any_store.gateway_health("gw-2") is None
+
+
+async def test_status_and_health_of_a_gateway_do_not_overwrite_each_other(any_store: Store) -> None:
+    await any_store.set_gateway_health(health("gw-1"), received_at=T0)
+    await any_store.set_gateway_status(
+        "gw-1", GatewayState.ONLINE, boot="boot1", at=T0, agent_version="0.1.0", received_at=T0
+    )
+    await any_store.write_batch("gw-1:boot1:1", "gw-1", [reading()])
+    [status] = await any_store.gateways()
+    assert status.state is GatewayState.ONLINE
+    assert status.health is not None
+    assert status.health.health == health("gw-1")
+    assert status.last_seen > T0
 
 
 async def test_counts(any_store: Store) -> None:

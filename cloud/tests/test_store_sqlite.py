@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from cloud.tests.support import T0
+from cloud.tests.support import T0, health
 from misto.cloud.errors import StoreClosedError, StoreError, StoreSchemaError
 from misto.cloud.storage import LatestReading
 from misto.cloud.storage.sqlite import SCHEMA_VERSION, SqliteStore
-from misto.protocol import Reading
+from misto.cloud.storage.sqlite_schema import MIGRATIONS
+from misto.protocol import GatewayState, Reading
 
 
 def pm25(value: float, seconds: int = 0) -> Reading:
@@ -27,10 +28,33 @@ async def test_file_is_wal_with_schema_version_and_survives_reopen(tmp_path: Pat
         await store.write_batch("gw-1:b:1", "gw-1", [pm25(1)])
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     async with await SqliteStore.open(path) as store:
         assert [r.value for r in await store.latest()] == [1.0]
         assert not await store.write_batch("gw-1:b:1", "gw-1", [pm25(2, 5)])  # dedup survives restarts
+
+
+async def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:  # what misto-cloud 0.1 left behind
+        conn.executescript(MIGRATIONS[0])
+        conn.execute("INSERT INTO gateways (gateway, state, boot, agent_version, status_at, last_seen)"
+                     " VALUES ('gw-1', 'online', 'b1', '0.1.0', 1740830400000, 1740830401000)")  # fmt: skip
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    async with await SqliteStore.open(path) as store:
+        [before] = await store.gateways()
+        assert (before.gateway, before.state, before.boot, before.health) == ("gw-1", GatewayState.ONLINE, "b1", None)
+        assert await store.set_gateway_health(health("gw-1"), received_at=T0)
+        [after] = await store.gateways()
+        assert (after.state, after.status_at) == (GatewayState.ONLINE, T0)  # the status is kept
+        assert after.health is not None
+        assert after.health.health == health("gw-1")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(gateways)")]
+        assert columns[-3:] == ["health", "health_at", "health_received_at"]
+    conn.close()
 
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ def subscriptions(settings: CloudSettings) -> list[str]:
     return [
         topics.subscription(Channel.TELEMETRY, share_group=share_group),
         topics.subscription(Channel.STATUS),
+        topics.subscription(Channel.HEALTH, share_group=share_group),  # not retained: sharing loses nothing
         topics.subscription(Channel.ACK),  # not shared: recording an ack twice changes nothing
     ]
 

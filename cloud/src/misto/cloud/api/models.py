@@ -57,6 +57,31 @@ class Series(_Out):
     windows: list[Window] = Field(description="Windows holding at least one reading, oldest first")
 
 
+class BufferSummary(_Out):
+    depth: int = Field(description="Messages waiting in the gateway's store-and-forward buffer")
+    oldest_age_s: float | None = Field(description="Age of the oldest of them; None when the buffer is empty")
+    dropped: int = Field(description="Messages the buffer dropped (full or expired) since the agent started")
+
+
+class DeviceCounts(_Out):
+    ok: int = Field(description="Devices answering (state available)")
+    failing: int = Field(description="Devices not answering (state unavailable)")
+    starting: int = Field(description="Devices not polled yet")
+
+
+class HealthSummary(_Out):
+    """The gist of the gateway's newest health message; the whole of it: ``.../{gateway}/health``."""
+
+    at: datetime = Field(description="The gateway's time of the message")
+    received_at: datetime = Field(description="When the cloud received it")
+    boot: str
+    uptime_s: float = Field(description="Seconds since the agent started")
+    cpu_s: float = Field(description="CPU seconds (user + system) of the agent process")
+    rss_bytes: int | None = Field(description="Resident memory of the agent process; None where unknown")
+    buffer: BufferSummary
+    devices: DeviceCounts
+
+
 class Gateway(_Out):
     gateway: str
     state: Literal["online", "offline"] | None = Field(description="None until a status message arrives")
@@ -64,6 +89,16 @@ class Gateway(_Out):
     agent_version: str | None
     status_at: datetime | None = Field(description="The gateway's time of its newest status message")
     last_seen: datetime = Field(description="When the cloud last heard from the gateway")
+    health: HealthSummary | None = Field(description="From the newest health message; None until one arrives")
+
+
+class GatewayHealth(_Out):
+    gateway: str
+    received_at: datetime = Field(description="When the cloud received the message")
+    health: dict[str, Any] = Field(
+        description="The gateway's newest health message, whole (misto.protocol Health, schema 1: "
+        "protocol/src/misto/protocol/schema/health-v1.schema.json)"
+    )
 
 
 class DeadLetter(_Out):
@@ -105,6 +140,8 @@ class IngesterHealth(_Out):
     dead_letters: dict[str, int] = Field(default_factory=dict, description="Dead-lettered items by kind")
     status_stored: int = 0
     status_stale: int = 0
+    health_stored: int = Field(default=0, description="Gateway health messages kept as the gateway's latest")
+    health_stale: int = Field(default=0, description="Gateway health messages older than the one stored")
     acks_stored: int = 0
     ignored: int = 0
     acked: int = 0

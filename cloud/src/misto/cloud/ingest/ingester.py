@@ -6,6 +6,7 @@ dead-lettered on its own while the message's good readings are stored, in the sa
 A redelivered message (same ``<gateway>:<boot>:<seq>``) is acknowledged and counted, not stored
 again. A store failure that may pass (disk full, locked) is retried with backoff and the message
 stays unacknowledged meanwhile; a bug in this module dead-letters the message as ``internal``.
+A gateway's health message replaces the one stored for it when it is newer (by its ``at``).
 A gateway's ack is attached to the command or configuration version it answers; an ack of
 something never sent to that gateway is dead-lettered as ``unknown_ref``.
 """
@@ -25,12 +26,23 @@ from misto.cloud.ingest.backoff import backoff_delay
 from misto.cloud.ingest.inbound import InboundMessage, MessageSource
 from misto.cloud.ingest.stats import IngestStats
 from misto.cloud.storage.base import DeadLetter, DeadLetterKind, Store
-from misto.protocol import MAX_PAYLOAD_BYTES, Ack, Channel, DecodeError, Reading, Status, Telemetry, TopicError, codec
+from misto.protocol import (
+    MAX_PAYLOAD_BYTES,
+    Ack,
+    Channel,
+    DecodeError,
+    Health,
+    Reading,
+    Status,
+    Telemetry,
+    TopicError,
+    codec,
+)
 from misto.protocol import topics as topic_scheme
 from misto.protocol.vocabulary import METRICS, check_reading
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", Telemetry, Status, Ack)
+M = TypeVar("M", Telemetry, Status, Health, Ack)
 
 #: Dead letters keep at most this much of a payload (an oversize one is cut, and says so).
 MAX_DEAD_LETTER_PAYLOAD = MAX_PAYLOAD_BYTES
@@ -140,10 +152,13 @@ class Ingester:
             await self._telemetry(message, topic.gateway_id)
         elif topic.channel is Channel.STATUS:
             await self._status(message, topic.gateway_id)
+        elif topic.channel is Channel.HEALTH:
+            await self._health(message, topic.gateway_id)
         elif topic.channel is Channel.ACK and self._acks is not None:
             await self._ack(message, topic.gateway_id, self._acks)
         else:
-            reason = f"channel {topic.channel.value!r} is not ingested (subscribe only to telemetry, status and ack)"
+            ingested = "telemetry, status, health and ack"
+            reason = f"channel {topic.channel.value!r} is not ingested (subscribe only to {ingested})"
             await self._reject(message, DeadLetterKind.TOPIC, reason, gateway=topic.gateway_id)
 
     async def _telemetry(self, message: InboundMessage, gateway: str) -> None:
@@ -208,6 +223,19 @@ class Ingester:
             log.info("gateway %s is %s (boot %s)", gateway, status.state.value, status.boot)
         else:
             self.stats.status_stale += 1
+
+    async def _health(self, message: InboundMessage, gateway: str) -> None:
+        health = await self._decode(message, gateway, Health)
+        if health is None:
+            return
+        if health.gateway != gateway:
+            await self._mismatch(message, gateway, health.gateway, None)
+            return
+        if await self._store.set_gateway_health(health, received_at=message.received_at):
+            self.stats.health_stored += 1
+        else:
+            self.stats.health_stale += 1
+            log.debug("health of %s at %s is not newer than the stored one; kept the stored one", gateway, health.at)
 
     async def _ack(self, message: InboundMessage, gateway: str, sink: AckSink) -> None:
         ack = await self._decode(message, gateway, Ack)

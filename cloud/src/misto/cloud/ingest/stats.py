@@ -21,6 +21,8 @@ class IngestStats:
     telemetry_stored: int = 0
     status_stored: int = 0
     status_stale: int = 0  # an older status than the one stored (e.g. a late retained copy)
+    health_stored: int = 0  # gateways' health messages kept as their latest
+    health_stale: int = 0  # ... and those not newer than the one already stored
     acks_stored: int = 0  # gateways' answers to configurations and commands
     readings_stored: int = 0
     duplicates: int = 0

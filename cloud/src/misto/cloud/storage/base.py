@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from misto.protocol import GatewayState, Reading
+from misto.protocol import GatewayState, Health, Reading
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -102,13 +102,23 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayHealth:
+    """The newest health message of a gateway (``health.at`` is the gateway's time of it)."""
+
+    gateway: str
+    health: Health
+    received_at: datetime  # when the cloud received it
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayStatus:
     gateway: str
     state: GatewayState | None  # None: heard telemetry, never a status message
     boot: str | None
     agent_version: str | None
     status_at: datetime | None  # the gateway's own time of its last status message
-    last_seen: datetime  # when the cloud last heard from it (status or telemetry)
+    last_seen: datetime  # when the cloud last heard from it (status, health or telemetry)
+    health: GatewayHealth | None = None  # None: no health message yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +177,15 @@ class Store(Protocol):
         received_at: datetime,
     ) -> bool:
         """Record a status message; False (nothing changed) if a newer status is already stored."""
+        ...
+
+    async def set_gateway_health(self, health: Health, *, received_at: datetime) -> bool:
+        """Keep ``health`` as its gateway's latest; False (nothing changed) unless it is newer
+        (by ``health.at``) than the one stored."""
+        ...
+
+    async def gateway_health(self, gateway: str) -> GatewayHealth | None:
+        """The gateway's latest health message, None if none was stored."""
         ...
 
     async def gateways(self) -> list[GatewayStatus]: ...

@@ -21,6 +21,7 @@ from misto.cloud.storage.base import (
     DeadLetter,
     DeadLetterKind,
     DeviceInfo,
+    GatewayHealth,
     GatewayStatus,
     LatestReading,
     Series,
@@ -30,8 +31,9 @@ from misto.cloud.storage.base import (
     from_ms,
     to_ms,
 )
+from misto.cloud.storage.sqlite_health import get_health, read_health, set_health
 from misto.cloud.storage.sqlite_schema import SCHEMA_VERSION, migrate
-from misto.protocol import GatewayState, Reading
+from misto.protocol import GatewayState, Health, Reading
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -241,6 +243,12 @@ class SqliteStore:
     def _set_status(self, row: tuple[object, ...]) -> bool:
         return self._db.execute(_SET_STATUS, row).rowcount > 0
 
+    async def set_gateway_health(self, health: Health, *, received_at: datetime) -> bool:
+        return await self._call("set_gateway_health", lambda: set_health(self._db, health, to_ms(received_at)))
+
+    async def gateway_health(self, gateway: str) -> GatewayHealth | None:
+        return await self._call("gateway_health", lambda: get_health(self._db, gateway))
+
     # -- reads -----------------------------------------------------------------------------
 
     async def latest(self, device: str | None = None, metric: str | None = None) -> list[LatestReading]:
@@ -335,7 +343,8 @@ class SqliteStore:
 
     def _gateways(self) -> list[GatewayStatus]:
         rows = self._db.execute(
-            "SELECT gateway, state, boot, agent_version, status_at, last_seen FROM gateways ORDER BY gateway"
+            "SELECT gateway, state, boot, agent_version, status_at, last_seen, health, health_received_at"
+            " FROM gateways ORDER BY gateway"
         ).fetchall()
         return [
             GatewayStatus(
@@ -345,8 +354,9 @@ class SqliteStore:
                 agent_version=version,
                 status_at=from_ms(status_at) if status_at is not None else None,
                 last_seen=from_ms(last_seen),
+                health=read_health(gw, health, health_received),
             )
-            for gw, state, boot, version, status_at, last_seen in rows
+            for gw, state, boot, version, status_at, last_seen, health, health_received in rows
         ]
 
     async def close(self) -> None:

@@ -8,7 +8,10 @@ Tables:
 - ``processed_messages(message_id, gateway, received_at)``: ids of stored telemetry messages,
   so a redelivered message is recognised (kept ``dedup_retention``);
 - ``dead_letters(id, received_at, topic, gateway, kind, reason, field, message_id, payload)``;
-- ``gateways(gateway, state, boot, agent_version, status_at, last_seen)``.
+- ``gateways(gateway, state, boot, agent_version, status_at, last_seen, health, health_at,
+  health_received_at)``, where ``health`` is the gateway's latest health message (JSON, as decoded
+  and re-encoded by misto.protocol), ``health_at`` its ``at`` and ``health_received_at`` when the
+  cloud received it (version 2).
 
 The version is ``PRAGMA user_version``. ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``; each runs in its own transaction at open. A change to the schema is a new entry here
@@ -70,7 +73,13 @@ CREATE TABLE gateways (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+_V2: Final = """
+ALTER TABLE gateways ADD COLUMN health TEXT;
+ALTER TABLE gateways ADD COLUMN health_at INTEGER;
+ALTER TABLE gateways ADD COLUMN health_received_at INTEGER;
+"""
+
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

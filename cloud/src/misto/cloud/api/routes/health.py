@@ -64,6 +64,8 @@ def _ingester_health(state: StateDep) -> models.IngesterHealth:
         dead_letters={kind.value: count for kind, count in stats.dead_letters.items()},
         status_stored=stats.status_stored,
         status_stale=stats.status_stale,
+        health_stored=stats.health_stored,
+        health_stale=stats.health_stale,
         acks_stored=stats.acks_stored,
         ignored=stats.ignored,
         acked=stats.acked,
