@@ -6,17 +6,13 @@ schema version and migrations: :mod:`misto.cloud.storage.sqlite_schema`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Final, TypeVar
 
-from misto.cloud.errors import StoreClosedError, StoreError
 from misto.cloud.storage.base import (
     DeadLetter,
     DeadLetterKind,
@@ -31,6 +27,7 @@ from misto.cloud.storage.base import (
     from_ms,
     to_ms,
 )
+from misto.cloud.storage.sqlite_base import SqliteDatabase
 from misto.cloud.storage.sqlite_health import get_health, read_health, set_health
 from misto.cloud.storage.sqlite_schema import SCHEMA_VERSION, migrate
 from misto.protocol import GatewayState, Health, Reading
@@ -79,8 +76,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqliteStore:
+class SqliteStore(SqliteDatabase):
     """Open with :meth:`open`; close with :meth:`close` (or ``async with``)."""
+
+    what = "SQLite store"
+    thread_name = "misto-sqlite"
 
     def __init__(
         self,
@@ -90,12 +90,9 @@ class SqliteStore:
         clock: Callable[[], datetime] = _utc_now,
         busy_timeout: timedelta = timedelta(seconds=5),
     ) -> None:
-        self.path = path
-        self._busy_timeout_ms = busy_timeout // timedelta(milliseconds=1)
+        super().__init__(path, busy_timeout=busy_timeout)
         self._dedup_retention = dedup_retention
         self._clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misto-sqlite")
-        self._conn: sqlite3.Connection | None = None
         self._series_cache: dict[_SeriesKey, _SeriesRow] = {}
         self._writes = 0
         self._closed = False
@@ -112,11 +109,7 @@ class SqliteStore:
         """Open (creating or migrating) the database at ``path``. ``busy_timeout``: how long a
         call waits for a lock held by another connection (e.g. a backup) before it fails."""
         store = cls(path, dedup_retention=dedup_retention, clock=clock, busy_timeout=busy_timeout)
-        try:
-            await store._call("open", store._open)
-        except BaseException:
-            store._executor.shutdown(wait=True)
-            raise
+        await store._open_in_worker()
         return store
 
     async def __aenter__(self) -> SqliteStore:
@@ -125,37 +118,9 @@ class SqliteStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    # -- the worker thread -------------------------------------------------------------------
-
-    async def _call(self, operation: str, fn: Callable[..., T], *args: object) -> T:
-        if self._closed:
-            raise StoreClosedError(operation)
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, partial(fn, *args))
-        except sqlite3.Error as exc:
-            raise StoreError(operation, f"{type(exc).__name__}: {exc}") from exc
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreClosedError("query")
-        return self._conn
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                log.warning("SQLite store %s runs in journal mode %r, not WAL", self.path, mode)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms:d}")
-            migrate(conn, self.path)
-        except BaseException:
-            conn.close()
-            raise
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn, self.path)
         self._conn = conn
         self._prune()
 
@@ -358,20 +323,6 @@ class SqliteStore:
             )
             for gw, state, boot, version, status_at, last_seen, health, health_received in rows
         ]
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            await self._call("close", self._close)
-        finally:
-            self._closed = True
-            self._executor.shutdown(wait=True)
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def to_ms_span(every: timedelta) -> int:

@@ -8,20 +8,18 @@ Issue 5 moves these tables into the registry database; the interface
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from misto.cloud.control.base import AckRecord, CommandRecord, ConfigRecord, ConfigStatus, parse_config_ref
-from misto.cloud.errors import StoreClosedError, StoreError, VersionConflictError
+from misto.cloud.errors import VersionConflictError
 from misto.cloud.storage.base import from_ms, to_ms
+from misto.cloud.storage.sqlite_base import SqliteDatabase
 from misto.cloud.storage.sqlite_control_schema import MIGRATIONS, SCHEMA_VERSION
 from misto.cloud.storage.sqlite_schema import migrate
 from misto.protocol import Ack, AckResult
@@ -84,25 +82,17 @@ def _command(row: tuple[Any, ...]) -> CommandRecord:
     )
 
 
-class SqliteControlRepository:
+class SqliteControlRepository(SqliteDatabase):
     """Open with :meth:`open`; close with :meth:`close` (or ``async with``)."""
 
-    def __init__(self, path: Path, *, busy_timeout: timedelta = timedelta(seconds=5)) -> None:
-        self.path = path
-        self._busy_timeout_ms = busy_timeout // timedelta(milliseconds=1)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misto-control-db")
-        self._conn: sqlite3.Connection | None = None
-        self._closed = False
+    what = "control database"
+    thread_name = "misto-control-db"
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: timedelta = timedelta(seconds=5)) -> SqliteControlRepository:
         """Open (creating or migrating) the database at ``path``."""
         repository = cls(path, busy_timeout=busy_timeout)
-        try:
-            await repository._call("open", repository._open)
-        except BaseException:
-            repository._executor.shutdown(wait=True)
-            raise
+        await repository._open_in_worker()
         return repository
 
     async def __aenter__(self) -> SqliteControlRepository:
@@ -112,35 +102,10 @@ class SqliteControlRepository:
         await self.close()
 
     async def _call(self, operation: str, fn: Callable[..., T], *args: object) -> T:
-        operation = f"control {operation}"
-        if self._closed:
-            raise StoreClosedError(operation)
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, partial(fn, *args))
-        except sqlite3.Error as exc:
-            raise StoreError(operation, f"{type(exc).__name__}: {exc}") from exc
+        return await super()._call(f"control {operation}", fn, *args)
 
-    @property
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreClosedError("control query")
-        return self._conn
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode != "wal":
-                log.warning("control database %s runs in journal mode %r, not WAL", self.path, mode)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms:d}")
-            migrate(conn, self.path, MIGRATIONS, what="control database")
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        migrate(conn, self.path, MIGRATIONS, what="control database")
 
     # -- configuration versions ----------------------------------------------------------------
 
@@ -293,17 +258,3 @@ class SqliteControlRepository:
             return False
         db.execute(f"UPDATE {table} {_ACK_SET} WHERE gateway = :gateway AND {key} AND {_ACK_NEWER}", values)
         return True
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            await self._call("close", self._close)
-        finally:
-            self._closed = True
-            self._executor.shutdown(wait=True)
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
