@@ -13,11 +13,20 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from misto.cloud.errors import ConfigError, SettingError
@@ -88,6 +97,18 @@ def _resolve_secret(value: SecretStr | None, file: Path | None) -> str | None:
     return None
 
 
+def _password_value(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        check_secret(value.get_secret_value(), "password")
+    return value
+
+
+Password = Annotated[SecretStr | None, AfterValidator(_password_value)]
+"""A password given inline: refused when empty or a placeholder."""
+PasswordFile = Annotated[Path | None, AfterValidator(lambda path: _check_secret_file(path, "password"))]
+"""A file holding a password: it must exist, be readable and hold a real secret."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,8 +123,8 @@ class BrokerSettings(_Section):
 
     url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
-    password: SecretStr | None = None
-    password_file: Path | None = None
+    password: Password = None
+    password_file: PasswordFile = None
     ca_file: Path | None = None
     client_id: str = Field(default="misto-cloud-ingester", pattern=_NAME_PATTERN)
     share_group: str | None = None
@@ -132,18 +153,6 @@ class BrokerSettings(_Section):
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError(f"must be just mqtt[s]://host:port, got {url!r}")
         return url
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_secret(value.get_secret_value(), "password")
-        return value
-
-    @field_validator("password_file")
-    @classmethod
-    def _password_file(cls, value: Path | None) -> Path | None:
-        return _check_secret_file(value, "password")
 
     @field_validator("ca_file")
     @classmethod
@@ -270,21 +279,9 @@ class BrokerRole(StrEnum):
 
 class EmbeddedUser(_Section):
     username: str = Field(pattern=_NAME_PATTERN)
-    password: SecretStr | None = None
-    password_file: Path | None = None
+    password: Password = None
+    password_file: PasswordFile = None
     role: BrokerRole = BrokerRole.GATEWAY
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_secret(value.get_secret_value(), "password")
-        return value
-
-    @field_validator("password_file")
-    @classmethod
-    def _password_file(cls, value: Path | None) -> Path | None:
-        return _check_secret_file(value, "password")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
