@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,8 +13,8 @@ import pytest
 
 from misto.edge.agent import Agent
 from misto.edge.settings import settings_from_data
-from tests.fixtures.mosquitto import BrokerInfo
-from tests.fixtures.net import LOOPBACK, free_port
+from tests.fixtures.mosquitto import BrokerInfo, new_broker
+from tests.fixtures.net import LOOPBACK
 
 DEADLINE = 15.0
 
@@ -48,14 +47,7 @@ def tls_broker(tmp_path: Path) -> Iterator[BrokerInfo]:
             tls = f"{listener}\ncafile {pki / 'ca.pem'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}"
             return super().config_text().replace(listener, tls)
 
-    workdir = tmp_path / "tls-mosquitto"
-    workdir.mkdir(mode=0o700)
-    broker = TlsBroker(host=LOOPBACK, port=free_port(), workdir=workdir)
-    broker.password_file.touch(mode=0o600)
-    broker._set_password("gw-test", secrets.token_urlsafe(16))
-    broker.gateways.append("gw-test")
-    broker._write_acl()
-    broker.start()
+    broker = new_broker(tmp_path / "tls-mosquitto", TlsBroker)
     try:
         yield broker
     finally:

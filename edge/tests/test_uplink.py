@@ -5,7 +5,6 @@ across a broker restart."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,8 +16,8 @@ import pytest
 from misto.edge.agent import Agent
 from misto.edge.settings import Settings, settings_from_data
 from misto.protocol import Channel, GatewayState, Status, codec, topics
-from tests.fixtures.mosquitto import BrokerInfo
-from tests.fixtures.net import LOOPBACK, free_port
+from tests.fixtures.mosquitto import BrokerInfo, new_broker
+from tests.fixtures.net import LOOPBACK
 from tests.fixtures.processes import ManagedProcess
 
 DEADLINE = 15.0
@@ -171,14 +170,7 @@ def refusing_broker(tmp_path: Path) -> Iterator[BrokerInfo]:
         def config_text(self) -> str:
             return super().config_text().replace("max_queued_messages 0", "max_queued_messages 1000")
 
-    workdir = tmp_path / "limited-mosquitto"
-    workdir.mkdir(mode=0o700)
-    broker = Limited(host=LOOPBACK, port=free_port(), workdir=workdir)
-    broker.password_file.touch(mode=0o600)
-    broker._set_password("gw-test", secrets.token_urlsafe(16))
-    broker.gateways.append("gw-test")
-    broker._write_acl()
-    broker.start()
+    broker = new_broker(tmp_path / "limited-mosquitto", Limited)
     try:
         yield broker
     finally:
