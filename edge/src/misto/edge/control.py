@@ -17,7 +17,7 @@ from misto.edge.errors import DriverError
 from misto.edge.health import DeviceEntry
 from misto.edge.polling.coordinator import PolledDevice
 from misto.edge.registers.spec import RegisterSpec
-from misto.edge.remote_config.diff import DeviceChanges, plan_changes
+from misto.edge.remote_config.diff import plan_changes
 from misto.edge.remote_config.manager import RemoteConfigManager
 from misto.edge.settings import Settings
 from misto.protocol import Ack, Channel, Command, DecodeError, TopicError, codec, topics
@@ -78,11 +78,11 @@ class AgentControl:
 
     # -- ConfigApplier ---------------------------------------------------------------------------
 
-    async def apply_settings(self, settings: Settings, changes: DeviceChanges) -> None:
+    async def apply_settings(self, settings: Settings) -> None:
         agent = self.agent
         if settings == agent.settings:
             return
-        changes = plan_changes(agent.settings, settings)  # against what actually runs
+        changes = plan_changes(agent.settings, settings)
         created = {d.id: create_driver(d, clock=agent.clock) for d in settings.devices if d.id in changes.restarts}
         current = {driver.device_id: driver for driver in agent.drivers}
         drivers = [created.get(d.id) or current[d.id] for d in settings.devices]

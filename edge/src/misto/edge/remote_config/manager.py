@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from misto.edge.clock import Clock
 from misto.edge.errors import ConfigError, EdgeError
-from misto.edge.remote_config.diff import DeviceChanges, plan_changes
+from misto.edge.remote_config.diff import plan_changes
 from misto.edge.remote_config.last_good import LastGood
 from misto.edge.remote_config.overlay import RemoteConfigRejected, overlay
 from misto.edge.settings import Settings, settings_from_data
@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 
 class ConfigApplier(Protocol):
-    async def apply_settings(self, settings: Settings, changes: DeviceChanges) -> None:
-        """Switch to ``settings``, touching only the devices ``changes`` names; raise if it cannot."""
+    async def apply_settings(self, settings: Settings) -> None:
+        """Switch to ``settings``, touching only the devices that differ from what runs (see
+        :func:`plan_changes`); nothing if they are what runs. Raise if it cannot."""
         ...
 
 
@@ -104,11 +105,11 @@ class RemoteConfigManager:
         old = self.current
         changes = plan_changes(old, new)
         try:
-            await self._applier.apply_settings(new, changes)
+            await self._applier.apply_settings(new)
         except (EdgeError, ValueError, OSError) as exc:
             self.rejected += 1
             log.error("remote config version %d failed to apply (%s); rolling back", version, exc)
-            await self._applier.apply_settings(old, plan_changes(new, old))
+            await self._applier.apply_settings(old)
             await self._ack(version, AckResult.ERROR, f"rolled back: {exc}")
             return
         self.current, self.applied_version = new, version
