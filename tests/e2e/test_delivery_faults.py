@@ -276,6 +276,8 @@ def test_readings_keep_their_read_time_through_the_outage(
     mosquitto.start()
     final = agent_state(chain, lambda s: s.health.link.connected and s.health.buffer.depth == 0, what="delivery")
     assert agent.stop() == 0
+    # Wait until the store and the witness hold every message (the witness reconnects on its own schedule).
+    expect_store(cloud, witness, {final.health.boot: read_state(state_file(chain)).health.buffer.added})
     waited = [m for m in witness.messages.values() if witness.arrived[m.message_id] > back]
     read_during_outage = [m for m in waited if all(r.ts.timestamp() < back for r in m.readings)]
     assert len(read_during_outage) >= 15, f"{len(waited)} arrived late, {len(read_during_outage)} read in the outage"
@@ -285,4 +287,3 @@ def test_readings_keep_their_read_time_through_the_outage(
         per_poll = [times for times in per_poll if times]
         assert len(set().union(*per_poll)) == sum(len(times) for times in per_poll), device
         assert len(per_poll) >= 20, device
-    expect_store(cloud, witness, {final.health.boot: read_state(state_file(chain)).health.buffer.added})
