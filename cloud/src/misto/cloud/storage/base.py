@@ -82,6 +82,30 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageWrite:
+    """One telemetry message's good readings and its per-reading dead letters: the unit that
+    :meth:`Store.write_messages` stores all or nothing of."""
+
+    message_id: str
+    gateway: str
+    readings: Sequence[Reading]
+    dead_letters: Sequence[DeadLetter] = ()
+
+
+class Resolution(StrEnum):
+    """Which data a range query reads: raw readings or a rollup. Each rollup window keeps the
+    mean, min, max, count and last value of the raw readings in it."""
+
+    RAW = "raw"
+    MINUTE = "1m"
+    HOUR = "1h"
+
+    @property
+    def span(self) -> timedelta | None:
+        return {"raw": None, "1m": timedelta(minutes=1), "1h": timedelta(hours=1)}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesWindow:
     """Aggregate of the readings in ``[start, start + every)``; windows align to the epoch."""
 
@@ -90,6 +114,7 @@ class SeriesWindow:
     min: float
     max: float
     count: int
+    last: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +124,38 @@ class Series:
     unit: str
     gateway: str
     windows: tuple[SeriesWindow, ...]
+    resolution: Resolution = Resolution.RAW  # the data the windows were computed from
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    """One stored series (a device's metric) with its first and last reading time."""
+
+    device: str
+    metric: str
+    unit: str
+    gateway: str
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSnapshot:
+    """An ingester's own counters (cumulative since it started) and gauges at ``at``, stored
+    periodically so the operations dashboards can show ingest health next to the data."""
+
+    instance: str  # the ingester's MQTT client id
+    at: datetime
+    messages_in: int
+    readings_in: int
+    readings_written: int
+    rejected: int  # readings or messages refused at the door (dead-lettered with a reason)
+    duplicates: int
+    store_errors: int
+    queue_depth: int
+    batch_mean_readings: float
+    write_p99_ms: float
+    lag_s: float  # now minus the receive time of the oldest message not yet acknowledged
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,14 +207,43 @@ class Store(Protocol):
         """
         ...
 
+    async def write_messages(self, batch: Sequence[MessageWrite]) -> list[bool]:
+        """Store several messages durably before returning (the ingester acknowledges them after).
+
+        Returns, per message, False if it was recognised as stored before (a redelivery) and so
+        not written again. A store may not recognise every redelivery (InfluxDB keeps no message
+        ids), but a reading whose series and timestamp are already stored never counts twice.
+        A bad point the database refuses is dead-lettered without blocking the batch's good ones.
+        """
+        ...
+
     async def dead_letter(self, letter: DeadLetter) -> None: ...
+
+    async def record_ingest(self, snapshot: IngestSnapshot) -> None:
+        """Keep an ingester's self-metrics as a time series (measurement ``misto_ingest``)."""
+        ...
+
+    async def list_series(self, device: str | None = None) -> list[SeriesInfo]: ...
 
     async def latest(self, device: str | None = None, metric: str | None = None) -> list[LatestReading]: ...
 
     async def devices(self) -> list[DeviceInfo]: ...
 
-    async def series(self, device: str, metric: str, start: datetime, end: datetime, every: timedelta) -> Series | None:
-        """Windows over ``[start, end)`` that hold readings; None if the series does not exist."""
+    async def series(
+        self,
+        device: str,
+        metric: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        *,
+        resolution: Resolution | None = None,
+    ) -> Series | None:
+        """Windows over ``[start, end)`` that hold readings; None if the series does not exist.
+
+        ``resolution`` None lets the store choose: the coarsest rollup whose span divides
+        ``every`` and which still covers ``start`` (raw data is kept for a shorter time than rollups).
+        """
         ...
 
     async def dead_letters(self, limit: int, gateway: str | None = None) -> list[StoredDeadLetter]:

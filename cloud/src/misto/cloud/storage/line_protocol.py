@@ -43,9 +43,7 @@ def line(
     """One line; ``tags`` are sorted by key (InfluxDB's preferred order), empty tag values left out."""
     if not fields:
         raise ValueError("a point needs at least one field")
-    tag_text = "".join(
-        f",{escape_key(key)}={escape_key(value)}" for key, value in sorted(tags.items()) if value != ""
-    )
+    tag_text = "".join(f",{escape_key(key)}={escape_key(value)}" for key, value in sorted(tags.items()) if value != "")
     field_text = ",".join(f"{escape_key(key)}={_field_value(value)}" for key, value in fields.items())
     return f"{escape_measurement(measurement)}{tag_text} {field_text} {ts}"
 
