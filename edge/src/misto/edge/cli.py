@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts show formats like ADDRESS[/UNIT] literally
 )
 
 ConfigArg = Annotated[Path, typer.Argument(help="The gateway's YAML configuration file.", show_default=False)]
