@@ -184,6 +184,8 @@ class ModbusClient:
         client = self._client
         if client is None or not client.connected:
             raise RequestFailed(FailureKind.CONNECTION, f"not connected to {self.where}")
+        if not self._crc_possible:
+            return await self._execute_plain(client, op, unit, within)
         self._crc.clear()
         request = asyncio.ensure_future(self._send(client, op, unit))
         crc_error = asyncio.ensure_future(self._crc.wait())
@@ -200,6 +202,24 @@ class ModbusClient:
                 raise RequestFailed(FailureKind.CRC, "answer with a wrong CRC (noise on the line?)")
             raise RequestFailed(FailureKind.NO_ANSWER, f"no answer within {within:g}s")
         return self._result(op, request)
+
+    async def _execute_plain(
+        self, client: AsyncModbusTcpClient | AsyncModbusSerialClient, op: Operation, unit: int, within: float
+    ) -> list[int]:
+        """One attempt on a connection without CRCs (Modbus TCP): no watcher task, one timer."""
+        request = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(within):
+                request.set_result(await self._send(client, op, unit))
+        except TimeoutError:
+            raise RequestFailed(FailureKind.NO_ANSWER, f"no answer within {within:g}s") from None
+        except (ModbusException, OSError) as exc:
+            request.set_exception(exc)
+        return self._result(op, request)
+
+    @property
+    def _crc_possible(self) -> bool:
+        return self._client is not None and isinstance(self._client.ctx.framer, FramerRTU)
 
     @staticmethod
     async def _send(  # noqa: PLR0911 - one request per operation

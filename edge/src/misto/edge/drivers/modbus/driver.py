@@ -23,12 +23,24 @@ from misto.edge.drivers.modbus.counters import ModbusCounters
 from misto.edge.drivers.modbus.operations import Read, WriteCoils, WriteRegisters
 from misto.edge.drivers.values import ValueGate
 from misto.edge.errors import DriverError, RegisterError
-from misto.edge.registers.decoder import decode, decode_text, encode, encode_bit, encode_text
+from misto.edge.registers.decoder import Decoder, compile_decoder, decode, decode_text, encode, encode_bit, encode_text
 from misto.edge.registers.planner import ReadRequest, plan_reads
 from misto.edge.registers.spec import DataType, RegisterSpec, Table
 from misto.protocol import Reading
 
 log = logging.getLogger("misto.edge.drivers.modbus")
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One value of a read request, prepared once: where it sits in the response and how it decodes."""
+
+    metric: str
+    unit: str
+    gate: ValueGate
+    start: int
+    stop: int
+    decode: Decoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +78,16 @@ class ModbusDriver(Driver):
         self.attributes: dict[str, str] = {}
         self.bus: ModbusBus = self.make_bus()
         self._gates: dict[str, ValueGate] = {}
+        self._compiled: tuple[tuple[Read, tuple[_Slot, ...]], ...] = tuple(
+            (Read(request.table, request.address, request.count), tuple(self._slot(request, s) for s in request.specs))
+            for request in self.plan
+        )
         self._probing = False
         self._identified = not texts
+
+    def _slot(self, request: ReadRequest, spec: RegisterSpec) -> _Slot:
+        start = spec.address - request.address
+        return _Slot(spec.metric, spec.unit, self._gate(spec), start, start + spec.words, compile_decoder(spec))
 
     def make_bus(self) -> ModbusBus:
         raise NotImplementedError
@@ -111,13 +131,11 @@ class ModbusDriver(Driver):
     async def read(self) -> list[Reading]:
         readings: list[Reading] = []
         try:
-            for request in self.plan:
-                values = await self._registers(Read(request.table, request.address, request.count))
+            for op, slots in self._compiled:
+                values = await self._registers(op)
                 ts = self.clock.now()
-                for spec in request.specs:
-                    reading = self._gate(spec).reading(
-                        spec.metric, spec.unit, decode(request.registers_of(spec, values), spec), ts
-                    )
+                for slot in slots:
+                    reading = slot.gate.reading(slot.metric, slot.unit, slot.decode(values[slot.start : slot.stop]), ts)
                     if reading is not None:
                         readings.append(reading)
         except DriverError:
