@@ -22,6 +22,9 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "amqtt": ("cloud/src/misto/cloud/embedded_broker.py",),
     "sqlite3": ("cloud/src/misto/cloud/storage/sqlite", "edge/src/misto/edge/buffer/sqlite_log.py"),
     "fastapi": ("cloud/src/misto/cloud/api/",),
+    "httpx": ("cloud/src/misto/cloud/storage/influx_http.py",),
+    "grafana_client": ("cloud/src/misto/cloud/dashboards/push.py",),
+    "prometheus_client": ("cloud/src/misto/cloud/api/routes/metrics.py",),
     "serial": ("edge/src/misto/edge/drivers/serial_line/port.py",),
     "numpy": ("edge/src/misto/edge/drivers/camera/", "firmware-sim/src/misto/sim/camera/"),
 }

@@ -129,15 +129,43 @@ async def test_series_windows(api: httpx.AsyncClient) -> None:
         "from": "2025-03-01T12:00:00Z",
         "to": "2025-03-01T13:00:00Z",
         "every_s": 60.0,
+        "resolution": "1m",
         "windows": [
-            {"start": "2025-03-01T12:00:00Z", "mean": 10.0, "min": 10.0, "max": 10.0, "count": 1},
-            {"start": "2025-03-01T12:01:00Z", "mean": 20.0, "min": 20.0, "max": 20.0, "count": 1},
+            {"start": "2025-03-01T12:00:00Z", "mean": 10.0, "min": 10.0, "max": 10.0, "count": 1, "last": 10.0},
+            {"start": "2025-03-01T12:01:00Z", "mean": 20.0, "min": 20.0, "max": 20.0, "count": 1, "last": 20.0},
         ],
     }
     hourly = (await api.get("/api/v1/series", params={**params, "every": "3600"})).json()
-    assert [(w["start"], w["mean"], w["min"], w["max"], w["count"]) for w in hourly["windows"]] == [
-        ("2025-03-01T12:00:00Z", 15.0, 10.0, 20.0, 2)
+    assert hourly["resolution"] == "1h"
+    assert [(w["start"], w["mean"], w["min"], w["max"], w["count"], w["last"]) for w in hourly["windows"]] == [
+        ("2025-03-01T12:00:00Z", 15.0, 10.0, 20.0, 2, 20.0)
     ]
+
+
+@pytest.mark.parametrize(("resolution", "used"), [("raw", "raw"), ("1m", "1m"), ("auto", "1h"), (None, "1h")])
+async def test_series_resolution_is_honoured_and_reported(
+    api: httpx.AsyncClient, resolution: str | None, used: str
+) -> None:
+    params = {"device": "aq-1", "metric": "pm25", "from": "2025-03-01T12:00:00Z", "to": "2025-03-01T14:00:00Z"}
+    chosen = {} if resolution is None else {"resolution": resolution}
+    response = await api.get("/api/v1/series", params={**params, "every": "1h", **chosen})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["resolution"] == used
+    assert [(w["mean"], w["count"], w["last"]) for w in body["windows"]] == [(15.0, 2, 20.0)]
+
+
+async def test_series_list(api: httpx.AsyncClient) -> None:
+    response = await api.get("/api/v1/series/list")
+    assert response.status_code == 200, response.text
+    assert [(s["device"], s["metric"], s["unit"], s["gateway"], s["first"], s["last"]) for s in response.json()] == [
+        ("aq-1", "pm25", "ug/m3", "gw-1", "2025-03-01T12:00:00Z", "2025-03-01T12:01:00Z"),
+        ("aq-1", "temperature", "Cel", "gw-1", "2025-03-01T12:01:00Z", "2025-03-01T12:01:00Z"),
+        ("nm-1", "LAeq", "dB(A)", "gw-2", "2025-03-01T12:00:00Z", "2025-03-01T12:00:00Z"),
+    ]
+    only = (await api.get("/api/v1/series/list", params={"device": "nm-1"})).json()
+    assert [s["metric"] for s in only] == ["LAeq"]
+    assert (await api.get("/api/v1/series/list", params={"device": "nope"})).json() == []
 
 
 @pytest.mark.parametrize(("every", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("1d", 86400), ("90", 90)])
@@ -168,6 +196,8 @@ async def test_series_defaults_pick_a_window(api: httpx.AsyncClient) -> None:
         ({"from": "2025-03-01T12:00:00"}, "from", "timezone"),
         ({"from": "yesterday"}, "from", "datetime"),
         ({"metric": "pm1"}, "metric", "unknown metric 'pm1'"),
+        ({"resolution": "5m"}, "resolution", "must be one of auto, raw, 1m, 1h"),
+        ({"resolution": "1h", "every": "30m"}, "resolution", "must be a multiple of the 1h resolution"),
     ],
 )
 async def test_series_422_names_the_parameter(

@@ -147,6 +147,13 @@ class CrashBeforeAck:
     def get_nowait(self) -> InboundMessage | None:
         return self.subscriber.get_nowait()
 
+    async def wait(self, timeout_s: float) -> bool:
+        return await self.subscriber.wait(timeout_s)
+
+    @property
+    def capacity(self) -> int | None:
+        return self.subscriber.capacity
+
     def ack(self, message: InboundMessage) -> None:
         self.lost.append(message)
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from misto.cloud import __version__
+from misto.cloud.dashboards.cli import app as dashboards_app
 from misto.cloud.errors import CloudError, ConfigError
 from misto.cloud.service import CloudService, ServiceUrls
 from misto.cloud.settings import CloudSettings, LogLevel, load_settings
@@ -30,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(dashboards_app, name="dashboards")
 
 ConfigOption = Annotated[
     Path | None,
@@ -73,7 +75,7 @@ def check_config(
     typer.echo(f"  broker: {broker.url} as {broker.username or '(anonymous)'}, client id {broker.client_id}")
     if embedded.enabled:
         typer.echo(f"  embedded broker: mqtt://{embedded.host}:{embedded.port}, {len(embedded.users)} user(s)")
-    typer.echo(f"  store: {settings.store.backend} at {settings.store.path}")
+    typer.echo(f"  store: {settings.store.backend} at {settings.store.location}")
     typer.echo(f"  control: sqlite at {settings.control.database(settings.store)}")
     token = "set" if settings.api.operator_token_value() else "not set (operator endpoints disabled)"
     typer.echo(f"  api: http://{settings.api.host}:{settings.api.port}, operator token {token}")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import uvicorn
 
@@ -26,9 +27,14 @@ from misto.cloud.control import RemoteControl, open_control
 from misto.cloud.embedded_broker import BrokerAccount, EmbeddedBroker
 from misto.cloud.errors import ServiceStartError
 from misto.cloud.ingest import Ingester, IngestStats
+from misto.cloud.ingest.door import Door
+from misto.cloud.ingest.ingester import Batching
 from misto.cloud.ingest.mqtt import MqttSubscriber, SubscriberConfig
-from misto.cloud.settings import BrokerRole, CloudSettings, MqttVersion
+from misto.cloud.ingest.ownership import FirstGatewayOwnership
+from misto.cloud.ingest.snapshots import SnapshotRecorder
+from misto.cloud.settings import BrokerRole, CloudSettings, DeviceOwnershipMode, IngestSettings, MqttVersion
 from misto.cloud.storage import open_store
+from misto.cloud.storage.base import Store
 from misto.protocol import Channel, topics
 
 log = logging.getLogger(__name__)
@@ -52,13 +58,39 @@ class ServiceUrls:
 
 
 def subscriptions(settings: CloudSettings) -> list[str]:
+    """Telemetry and health are shared among the ingesters of ``broker.share_group`` (each message
+    goes to one of them). Status is not: it is retained, and a broker sends no retained messages to
+    a shared subscription, so every ingester reads it (storing a status twice changes nothing).
+    Acks are not either: recording an ack twice changes nothing."""
     share_group = settings.broker.share_group
     return [
         topics.subscription(Channel.TELEMETRY, share_group=share_group),
         topics.subscription(Channel.STATUS),
         topics.subscription(Channel.HEALTH, share_group=share_group),  # not retained: sharing loses nothing
-        topics.subscription(Channel.ACK),  # not shared: recording an ack twice changes nothing
+        topics.subscription(Channel.ACK),
     ]
+
+
+def batching(settings: IngestSettings) -> Batching:
+    return Batching(
+        max_messages=settings.batch_max_messages,
+        max_readings=settings.batch_max_readings,
+        max_wait_s=settings.batch_max_wait_ms / 1000.0,
+    )
+
+
+async def door(settings: IngestSettings, store: Store) -> Door:
+    """The checks of ``ingest.validation``; device ownership seeded from the stored devices."""
+    validation = settings.validation
+    ownership = None
+    if validation.device_ownership is DeviceOwnershipMode.FIRST_GATEWAY:
+        ownership = await FirstGatewayOwnership.load(store)
+        log.info("device ownership: %d known device(s), each kept to its first gateway", len(ownership))
+    return Door(
+        max_future=timedelta(seconds=validation.max_future_s),
+        max_age=timedelta(days=validation.max_age_days),
+        ownership=ownership,
+    )
 
 
 def embedded_accounts(settings: CloudSettings) -> tuple[list[BrokerAccount], BrokerAccount]:
@@ -144,11 +176,18 @@ class CloudService:
                 uvicorn.Config(app, log_config=None, access_log=settings.log_level == "debug", lifespan="on")
             )
             ingester = Ingester(
-                store, subscriber, acks=repository, stats=self.stats, retry_max_s=settings.ingest.store_retry_max_s
+                store,
+                subscriber,
+                acks=repository,
+                stats=self.stats,
+                door=await door(settings.ingest, store),
+                batching=batching(settings.ingest),
+                retry_max_s=settings.ingest.store_retry_max_s,
             )
             await subscriber.start()
             stack.push_async_callback(subscriber.stop)
             ingest_task = asyncio.create_task(ingester.run(), name="misto-ingester")
+            self._record_snapshots(stack, store, config.client_id)
             api_task = asyncio.create_task(server.serve(sockets=[sock]), name="misto-api")
             stop_task = asyncio.create_task(stop.wait(), name="misto-stop")
             try:
@@ -181,6 +220,15 @@ class CloudService:
                     raise failure
                 if isinstance(failure, SystemExit):
                     raise ServiceStartError(task.get_name(), "stopped unexpectedly") from failure
+
+    def _record_snapshots(self, stack: AsyncExitStack, store: Store, instance: str) -> None:
+        """Store the ingester's counters every ``ingest.snapshot_interval_s`` until the service stops."""
+        interval_s = self.settings.ingest.snapshot_interval_s
+        if interval_s <= 0:
+            return
+        recorder = SnapshotRecorder(store, self.stats, instance=instance, interval_s=interval_s)
+        task = asyncio.create_task(recorder.run(), name="misto-ingest-snapshots")
+        stack.push_async_callback(_cancel, task)
 
     async def _start_embedded_broker(self, stack: AsyncExitStack, config: SubscriberConfig) -> SubscriberConfig:
         embedded = self.settings.embedded_broker
@@ -216,3 +264,8 @@ class CloudService:
             if time.monotonic() > deadline:
                 raise ServiceStartError("HTTP API", f"not started within {API_START_TIMEOUT_S:.0f}s")
             await asyncio.sleep(0.02)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

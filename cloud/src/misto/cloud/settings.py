@@ -21,9 +21,12 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -201,20 +204,197 @@ class BrokerSettings(_Section):
         return _resolve_secret(self.password, self.password_file)
 
 
+class DeviceOwnershipMode(StrEnum):
+    """Whether a gateway may publish readings for a device that another gateway published first."""
+
+    FIRST_GATEWAY = "first_gateway"  # a device belongs to the first gateway heard publishing it
+    OFF = "off"  # any gateway may publish for any device
+
+
+class ValidationSettings(_Section):
+    """Readings refused at the door (each dead-lettered with its reason, counted per gateway)."""
+
+    max_future_s: int = Field(default=300, ge=0, le=7 * 86400)
+    # Gateways buffer up to a week (edge buffer.max_age) and the broker keeps an ingester's
+    # session a week (broker.session_expiry_s): a reading can legitimately arrive two weeks late.
+    max_age_days: float = Field(default=14.0, gt=0, le=3650)
+    device_ownership: DeviceOwnershipMode = DeviceOwnershipMode.FIRST_GATEWAY
+
+
 class IngestSettings(_Section):
-    """How received messages are buffered and handled."""
+    """How received messages are buffered, batched, checked and stored."""
 
     queue_size: int = Field(default=1000, ge=1, le=100_000)
+    batch_max_messages: int = Field(default=500, ge=1, le=100_000)
+    batch_max_readings: int = Field(default=5000, ge=1, le=1_000_000)
+    batch_max_wait_ms: float = Field(default=50.0, ge=0, le=10_000)
     shutdown_drain_s: float = Field(default=10.0, ge=0, le=300)
     store_retry_max_s: float = Field(default=30.0, gt=0, le=3600)
+    snapshot_interval_s: float = Field(default=10.0, ge=0, le=3600)  # 0: no misto_ingest snapshots
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+
+    @model_validator(mode="after")
+    def _batch_fits_the_queue(self) -> Self:
+        if self.batch_max_messages > self.queue_size:
+            raise ValueError(
+                f"batch_max_messages ({self.batch_max_messages}) must not exceed queue_size ({self.queue_size}): "
+                "at most queue_size messages are unacknowledged at a time"
+            )
+        return self
 
 
 class SqliteStoreSettings(_Section):
-    """The embedded SQLite store (issue 4 adds ``influx`` as a second backend)."""
+    """The embedded SQLite store (``backend: sqlite``, the default)."""
 
     backend: Literal["sqlite"] = "sqlite"
     path: Path = Path("./misto.db")
     dedup_retention_days: int = Field(default=30, ge=1, le=3650)
+    raw_retention_days: int = Field(default=30, ge=1, le=36500)
+    rollup_1m_retention_days: int = Field(default=400, ge=1, le=36500)
+    rollup_1h_retention_days: int | None = Field(default=None, ge=1, le=36500)  # None: kept forever
+
+    @model_validator(mode="after")
+    def _coarser_kept_longer(self) -> Self:
+        """Queries fall back to coarser data where finer data is gone, so coarser is kept longer."""
+        hour = self.rollup_1h_retention_days
+        if self.rollup_1m_retention_days < self.raw_retention_days:
+            raise ValueError("rollup_1m_retention_days must be at least raw_retention_days")
+        if hour is not None and hour < self.rollup_1m_retention_days:
+            raise ValueError("rollup_1h_retention_days must be at least rollup_1m_retention_days (or null: forever)")
+        return self
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+
+class InfluxSetup(StrEnum):
+    """What the InfluxDB store creates at open."""
+
+    CREATE = "create"  # database, retention policies and continuous queries if missing (InfluxDB 1.x)
+    EXISTING = "existing"  # nothing: an operator made them (InfluxDB 2.x buckets + DBRP mappings, 3.x)
+
+
+class InfluxRollups(StrEnum):
+    """Where the 1-minute and 1-hour rollups of the InfluxDB store come from."""
+
+    CONTINUOUS_QUERIES = "continuous_queries"  # InfluxDB 1.x continuous queries, late data rolled up by the store
+    EXTERNAL = "external"  # retention policies rollup_1m / rollup_1h filled by something else (2.x tasks)
+    NONE = "none"  # no rollups: every query reads raw data (e.g. InfluxDB 3 Core)
+
+
+class Compression(StrEnum):
+    GZIP = "gzip"
+    NONE = "none"
+
+
+_INFLUX_SCHEMES = ("http", "https")
+_DATABASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class InfluxStoreSettings(_Section):
+    """InfluxDB through its v1 HTTP API (1.x; 2.x and 3.x via their v1 endpoints): docs/influxdb.md."""
+
+    backend: Literal["influx"] = "influx"
+    url: str = "http://127.0.0.1:8086"
+    database: str = Field(default="misto", pattern=_DATABASE_PATTERN)
+    username: str | None = None
+    password: Password = None
+    password_file: PasswordFile = None
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    setup: InfluxSetup = InfluxSetup.CREATE
+    rollups: InfluxRollups = InfluxRollups.CONTINUOUS_QUERIES
+    raw_retention_days: int | None = Field(default=30, ge=1, le=36500)  # None: kept forever
+    rollup_1m_retention_days: int | None = Field(default=400, ge=1, le=36500)
+    rollup_1h_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    rollup_every_s: int = Field(default=60, ge=1, le=3600)
+    rollup_lateness_s: int = Field(default=120, ge=0, le=86400)
+    batch_points: int = Field(default=5000, ge=1, le=1_000_000)
+    max_concurrent_writes: int = Field(default=4, ge=1, le=64)
+    compression: Compression = Compression.GZIP
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+    retry_initial_s: float = Field(default=0.2, gt=0, le=60)
+    retry_max_s: float = Field(default=5.0, gt=0, le=600)
+    retry_deadline_s: float = Field(default=30.0, gt=0, le=3600)
+    dedup_cache_size: int = Field(default=100_000, ge=0, le=10_000_000)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in _INFLUX_SCHEMES:
+            raise ValueError(f"must start with http:// or https://, got {url!r}")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("put credentials in store.username/password or store.token, not in the URL")
+        if not parts.hostname:
+            raise ValueError(f"has no host: {url!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"must have no query or fragment: {url!r}")
+        return url.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value(), "token")
+        return value
+
+    @field_validator("token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        return _check_secret_file(value, "token")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set either password or password_file, not both")
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set either token or token_file, not both")
+        has_password = self.password is not None or self.password_file is not None
+        has_token = self.token is not None or self.token_file is not None
+        if self.username is not None and not has_password:
+            raise ValueError("password (or password_file) is required when username is set")
+        if self.username is None and has_password:
+            raise ValueError("username is required when a password is set")
+        if has_token and self.username is not None:
+            raise ValueError("set either username/password (InfluxDB 1.x) or token (2.x, 3.x), not both")
+        if self.retry_initial_s > self.retry_max_s:
+            raise ValueError("retry_initial_s must not exceed retry_max_s")
+        forever = 10**9
+        raw, minute, hour = (
+            d if d is not None else forever
+            for d in (self.raw_retention_days, self.rollup_1m_retention_days, self.rollup_1h_retention_days)
+        )
+        if minute < raw:
+            raise ValueError("rollup_1m_retention_days must be at least raw_retention_days")
+        if hour < minute:
+            raise ValueError("rollup_1h_retention_days must be at least rollup_1m_retention_days (or null: forever)")
+        return self
+
+    @property
+    def location(self) -> str:
+        return f"{self.url} database {self.database}"
+
+    def password_value(self) -> str | None:
+        return _resolve_secret(self.password, self.password_file)
+
+    def token_value(self) -> str | None:
+        return _resolve_secret(self.token, self.token_file)
+
+
+def _store_backend(value: Any) -> str:
+    """The ``backend`` of a store section; a section without one is the embedded SQLite store."""
+    if isinstance(value, Mapping):
+        return str(value.get("backend", "sqlite"))
+    return str(getattr(value, "backend", "sqlite"))
+
+
+StoreSettings = Annotated[
+    Annotated[SqliteStoreSettings, Tag("sqlite")] | Annotated[InfluxStoreSettings, Tag("influx")],
+    Discriminator(_store_backend),
+]
+"""The ``store`` section: ``backend: sqlite`` (default) or ``backend: influx``."""
 
 
 class ControlSettings(_Section):
@@ -224,9 +404,14 @@ class ControlSettings(_Section):
     publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
     command_expiry_s: int = Field(default=600, ge=1, le=7 * 86400)
 
-    def database(self, store: SqliteStoreSettings) -> Path:
-        """The control database: ``path``, or ``misto-control.db`` in the directory of the store."""
-        return self.path if self.path is not None else store.path.with_name(CONTROL_DB_NAME)
+    def database(self, store: SqliteStoreSettings | InfluxStoreSettings) -> Path:
+        """The control database: ``path``, or ``misto-control.db`` in the directory of the SQLite
+        store (in the working directory with the InfluxDB store)."""
+        if self.path is not None:
+            return self.path
+        if isinstance(store, InfluxStoreSettings):
+            return Path(CONTROL_DB_NAME)
+        return store.path.with_name(CONTROL_DB_NAME)
 
 
 class ApiSettings(_Section):
@@ -236,31 +421,40 @@ class ApiSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     operator_token: SecretStr | None = None
     operator_token_file: Path | None = None
+    # A read-only token for Prometheus' scrapes of /metrics (which also accepts the operator token).
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
     max_series_windows: int = Field(default=10_000, ge=1, le=1_000_000)
 
-    @field_validator("operator_token")
+    @field_validator("operator_token", "metrics_token")
     @classmethod
-    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
-            _check_token(value.get_secret_value(), "operator_token")
+            _check_token(value.get_secret_value(), str(info.field_name))
         return value
 
-    @field_validator("operator_token_file")
+    @field_validator("operator_token_file", "metrics_token_file")
     @classmethod
-    def _token_file(cls, value: Path | None) -> Path | None:
-        if _check_secret_file(value, "operator token") is not None:
+    def _token_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        what = str(info.field_name).removesuffix("_token_file") + " token"
+        if _check_secret_file(value, what) is not None:
             assert value is not None
-            _check_token(read_secret_file(value), f"the operator token in {str(value)!r}")
+            _check_token(read_secret_file(value), f"the {what} in {str(value)!r}")
         return value
 
     @model_validator(mode="after")
     def _one_token(self) -> Self:
         if self.operator_token is not None and self.operator_token_file is not None:
             raise ValueError("set either operator_token or operator_token_file, not both")
+        if self.metrics_token is not None and self.metrics_token_file is not None:
+            raise ValueError("set either metrics_token or metrics_token_file, not both")
         return self
 
     def operator_token_value(self) -> str | None:
         return _resolve_secret(self.operator_token, self.operator_token_file)
+
+    def metrics_token_value(self) -> str | None:
+        return _resolve_secret(self.metrics_token, self.metrics_token_file)
 
 
 def _check_token(token: str, what: str) -> None:
@@ -334,7 +528,7 @@ class CloudSettings(BaseSettings):
 
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
-    store: SqliteStoreSettings = Field(default_factory=SqliteStoreSettings)
+    store: StoreSettings = Field(default_factory=SqliteStoreSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     embedded_broker: EmbeddedBrokerSettings = Field(default_factory=EmbeddedBrokerSettings)
@@ -354,7 +548,8 @@ class CloudSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _separate_databases(self) -> Self:
-        if self.control.database(self.store).resolve() == self.store.path.resolve():
+        store = self.store
+        if isinstance(store, SqliteStoreSettings) and self.control.database(store).resolve() == store.path.resolve():
             raise ValueError("control.path must differ from store.path: the control database is a file of its own")
         return self
 
@@ -403,7 +598,21 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def setting_errors(exc: ValidationError) -> list[SettingError]:
-    return [SettingError(_loc_path(err["loc"]), _message(err["type"], err["msg"])) for err in exc.errors()]
+    return [_setting_error(err["loc"], err["type"], err["msg"], err.get("ctx")) for err in exc.errors()]
+
+
+def _setting_error(loc: tuple[int | str, ...], kind: str, message: str, ctx: Mapping[str, Any] | None) -> SettingError:
+    if kind == "union_tag_invalid" and loc == ("store",):
+        got = (ctx or {}).get("tag")
+        return SettingError("store.backend", f"must be 'sqlite' or 'influx', got {got!r}")
+    return SettingError(_loc_path(_untagged(loc)), _message(kind, message))
+
+
+def _untagged(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """``store.influx.url`` -> ``store.url``: the store backend's tag is not a key of the file."""
+    if len(loc) > 1 and loc[0] == "store" and loc[1] in ("sqlite", "influx"):
+        return (loc[0], *loc[2:])
+    return loc
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:

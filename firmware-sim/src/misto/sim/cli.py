@@ -17,6 +17,7 @@ import typer
 
 from misto.sim import describe as describe_model
 from misto.sim.camera.cli import camera_command
+from misto.sim.city.cli import city_command
 from misto.sim.clock import Clock, ScaledClock, system_clock
 from misto.sim.devices import MODELS, get_model
 from misto.sim.errors import SimError, SpecError, UnknownModelError
@@ -218,6 +219,7 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options; callers never pa
 
 app.command("serial")(serial_command)
 app.command("camera")(camera_command)
+app.command("city")(city_command)
 
 
 def main() -> None:

@@ -16,10 +16,12 @@ from misto.cloud.api.routes import (
     gateway_config,
     gateways,
     health,
+    metrics,
     readings,
     series,
     web,
 )
+from misto.cloud.api.routes import ingest as ingest_report
 from misto.cloud.api.state import ApiState
 from misto.cloud.control import RemoteControl, open_control
 from misto.cloud.ingest.stats import IngestStats
@@ -31,9 +33,11 @@ DESCRIPTION = """\
 Readings of Misto's city sensors, as stored by the ingester.
 
 Public: `/api/v1/devices`, `/api/v1/readings/latest`, `/api/v1/series`, `/api/v1/gateways`, `/health`.
-Operators, with `Authorization: Bearer <api.operator_token>`: `/api/v1/dead-letters`, and remote
-control of gateways: `/api/v1/gateways/{gateway}/config` (PUT a new configuration version, GET what
-the gateway answered) and `/api/v1/gateways/{gateway}/commands` (POST a command, GET the answers).
+Operators, with `Authorization: Bearer <api.operator_token>`: `/api/v1/dead-letters`,
+`/api/v1/ingest` (ingest counters and refusals per gateway), and remote control of gateways:
+`/api/v1/gateways/{gateway}/config` (PUT a new configuration version, GET what the gateway answered)
+and `/api/v1/gateways/{gateway}/commands` (POST a command, GET the answers).
+Prometheus: `/metrics` with `Authorization: Bearer <api.metrics_token>` (or the operator token).
 Times are RFC 3339 in UTC; units follow the metric vocabulary of `misto.protocol`.
 """
 
@@ -48,7 +52,7 @@ def create_app(
     """The API over ``store`` and ``control``; without them, the app opens (and closes) the
     configured store and control database itself in its lifespan, and then has no broker link
     (sending configurations and commands answers 503). ``ingest`` is the running ingester's
-    counters, shown by ``/health``."""
+    counters, shown by ``/health``, ``/api/v1/ingest`` and ``/metrics`` (a registry of this app)."""
     state = ApiState(
         settings=settings,
         store=store,
@@ -78,7 +82,9 @@ def create_app(
 
     app = FastAPI(title="Misto — city sensors API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.misto = state
-    for module in (health, devices, readings, series, gateways, gateway_config, commands, dead_letters, web):
+    app.state.metrics_registry = metrics.new_registry(state)
+    public = (health, devices, readings, series, gateways)
+    for module in (*public, gateway_config, commands, dead_letters, ingest_report, metrics, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     return app

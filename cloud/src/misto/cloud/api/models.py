@@ -44,6 +44,7 @@ class Window(_Out):
     min: float
     max: float
     count: int
+    last: float = Field(description="The newest reading in the window")
 
 
 class Series(_Out):
@@ -54,7 +55,19 @@ class Series(_Out):
     from_: datetime = Field(serialization_alias="from")
     to: datetime
     every_s: float = Field(description="Window length in seconds")
+    resolution: Literal["raw", "1m", "1h"] = Field(
+        description="The data the windows were computed from: raw readings or 1-minute / 1-hour rollups"
+    )
     windows: list[Window] = Field(description="Windows holding at least one reading, oldest first")
+
+
+class SeriesInfo(_Out):
+    device: str = Field(examples=["aq-centre-01"])
+    metric: str = Field(examples=["pm25"])
+    unit: str = Field(examples=["ug/m3"])
+    gateway: str = Field(examples=["gw-kherson-001"])
+    first: datetime = Field(description="Time of the series' oldest reading still kept")
+    last: datetime = Field(description="Time of its newest reading")
 
 
 class BufferSummary(_Out):

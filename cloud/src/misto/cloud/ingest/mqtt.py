@@ -5,9 +5,15 @@ ingester and publishes what the cloud sends to gateways (configurations and comm
   ``clean_session=False``), QoS 1 subscriptions, ``manual_ack=True``: the broker keeps what it
   sent until :meth:`MqttSubscriber.ack` is called, which the ingester does after the store has
   committed. Unacknowledged messages come back (DUP set) after a reconnect.
-- paho's network thread hands each message to the asyncio loop with ``call_soon_threadsafe``;
-  at most ``queue_size`` messages wait there. When the queue is full the network thread waits,
-  so the broker holds the rest (backpressure, nothing dropped).
+- Back-pressure: at most ``queue_size`` received messages wait in a bounded
+  :class:`~misto.cloud.ingest.inbound.InboundQueue` between paho's network thread and the event
+  loop. With MQTT 5 the CONNECT property Receive Maximum (``queue_size``, at most 65535) makes the
+  broker stop sending once that many messages are unacknowledged, so the queue never fills from one
+  session; the broker keeps the rest in the persistent session. With MQTT 3.1.1 (and the embedded
+  broker) there is no such property: when the queue is full the network thread waits, so paho
+  stops reading the socket, TCP flow control stops the broker, and the broker holds the rest
+  (Mosquitto in the session's queue, sending at most ``max_inflight_messages`` unacknowledged).
+  Either way memory stays bounded and nothing is dropped.
 - A supervisor task connects and reconnects with capped exponential backoff and jitter, forever.
   It logs the switch to failure and the recovery once each, and counts both.
 - :meth:`MqttSubscriber.publish` returns when the broker's PUBACK arrives and raises
@@ -21,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +42,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from misto.cloud.errors import BrokerUnavailableError, PublishError
 from misto.cloud.ingest.backoff import backoff_delay
-from misto.cloud.ingest.inbound import InboundMessage
+from misto.cloud.ingest.inbound import InboundMessage, InboundQueue
 from misto.cloud.ingest.link_config import SubscriberConfig
 from misto.cloud.ingest.outbound import PendingPublishes, wait_acknowledged
 from misto.cloud.ingest.stats import IngestStats
@@ -47,6 +52,8 @@ __all__ = ["MqttSubscriber", "SubscriberConfig"]
 log = logging.getLogger(__name__)
 
 _HANDOFF_POLL_S = 0.25
+#: The largest Receive Maximum MQTT 5 allows.
+MAX_RECEIVE_MAXIMUM = 65535
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 
 
@@ -83,8 +90,11 @@ class MqttSubscriber:
         self.config = config
         self.subscriptions = tuple(subscriptions)
         self.stats = stats if stats is not None else IngestStats()
-        self._slots = threading.BoundedSemaphore(queue_size)
-        self._queue: asyncio.Queue[InboundMessage] = asyncio.Queue()
+        self._queue = InboundQueue(queue_size)
+        v5 = config.protocol is MqttVersion.V5
+        self.receive_maximum = min(queue_size, MAX_RECEIVE_MAXIMUM) if v5 else None
+        self.stats.backlog = self._queue
+        self.stats.receive_maximum = self.receive_maximum
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -112,12 +122,17 @@ class MqttSubscriber:
         if self._supervisor is not None:
             raise RuntimeError("subscriber already started")
         self._loop = asyncio.get_running_loop()
+        self._queue.bind(self._loop)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misto-mqtt-connect")
         self._supervisor = asyncio.create_task(self._supervise(), name="misto-mqtt-supervisor")
 
     def pause(self) -> None:
         """Stop handing over new messages (they stay with the broker, unacknowledged)."""
         self._paused = True
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     async def stop(self) -> None:
         """Disconnect, keeping the broker session: unacknowledged messages are delivered next time."""
@@ -159,17 +174,21 @@ class MqttSubscriber:
     # -- MessageSource -----------------------------------------------------------------------
 
     async def get(self) -> InboundMessage:
-        message = await self._queue.get()
-        self._slots.release()
-        return message
+        return await self._queue.get()
 
     def get_nowait(self) -> InboundMessage | None:
-        try:
-            message = self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
-        self._slots.release()
-        return message
+        return self._queue.get_nowait()
+
+    async def wait(self, timeout_s: float) -> bool:
+        return await self._queue.wait(timeout_s)
+
+    @property
+    def capacity(self) -> int | None:
+        return self.receive_maximum
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.depth()
 
     def ack(self, message: InboundMessage) -> None:
         client = self._client
@@ -294,6 +313,7 @@ class MqttSubscriber:
         if cfg.protocol is MqttVersion.V5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = cfg.session_expiry_s
+            properties.ReceiveMaximum = self.receive_maximum
             client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False, properties=properties)
         else:
             client.connect(cfg.host, cfg.port, cfg.keepalive_s)
@@ -383,6 +403,8 @@ class MqttSubscriber:
         self._call_in_loop(self._pending.acknowledged, userdata, mid, failure)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        if self._paused:
+            return  # not acknowledged: the broker keeps it
         inbound = InboundMessage(
             topic=msg.topic,
             payload=bytes(msg.payload),
@@ -393,13 +415,10 @@ class MqttSubscriber:
             received_at=datetime.now(UTC),
             generation=self._generation,
         )
-        while not self._slots.acquire(timeout=_HANDOFF_POLL_S):
-            if self._paused:
-                return  # not acknowledged: the broker keeps it
-        if self._paused:
-            self._slots.release()
-            return
-        self._call_in_loop(self._queue.put_nowait, inbound)
+        # Full queue: wait here (paho stops reading the socket), checking for a stop now and then.
+        while not self._queue.put(inbound, _HANDOFF_POLL_S):
+            if self.paused:
+                return
 
     # -- the same events, back on the event loop ------------------------------------------------
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from misto.cloud.settings import SqliteStoreSettings
+from misto.cloud.settings import InfluxStoreSettings, SqliteStoreSettings
 from misto.cloud.storage.base import (
     DeadLetter,
     DeadLetterKind,
@@ -35,10 +33,14 @@ __all__ = [
 ]
 
 
-async def open_store(settings: SqliteStoreSettings) -> Store:
+async def open_store(settings: SqliteStoreSettings | InfluxStoreSettings) -> Store:
     """Open the backend named by ``settings.backend`` (creating or migrating its schema)."""
-    match settings.backend:
-        case "sqlite":
+    match settings:
+        case InfluxStoreSettings():
+            from misto.cloud.storage.influx import InfluxStore
+
+            return await InfluxStore.open(settings)
+        case SqliteStoreSettings():
             from misto.cloud.storage.sqlite import SqliteStore
 
-            return await SqliteStore.open(settings.path, dedup_retention=timedelta(days=settings.dedup_retention_days))
+            return await SqliteStore.from_settings(settings)

@@ -37,6 +37,8 @@ class DeadLetterKind(StrEnum):
     SCHEMA = "schema"  # a schema version this ingester does not read
     GATEWAY_MISMATCH = "gateway_mismatch"  # the payload's gateway is not the topic's gateway
     VOCABULARY = "vocabulary"  # unknown metric, wrong unit or value outside the physical range
+    TIMESTAMP = "timestamp"  # a reading's time too far in the future or the past (ingest.validation)
+    DEVICE_OWNER = "device_owner"  # a gateway publishing for a device that belongs to another gateway
     UNKNOWN_REF = "unknown_ref"  # an ack for a command or configuration version never sent to that gateway
     INTERNAL = "internal"  # a bug in the ingester; the message is kept here rather than lost
 
@@ -185,6 +187,16 @@ class StoreCounts:
     messages: int
     dead_letters: int
     gateways: int
+
+
+@runtime_checkable
+class FlushRollups(Protocol):
+    """Optional ability of a store whose rollups are computed after the write (InfluxDB's
+    continuous queries run on their own schedule): compute now the 1-minute and 1-hour rollups of
+    what was written. The conformance suite calls it before it reads rollups; a store that keeps
+    them in the write transaction (SQLite) does not implement it."""
+
+    async def flush_rollups(self) -> None: ...
 
 
 @runtime_checkable

@@ -1,8 +1,10 @@
 """InfluxDB line protocol, formatted directly (about 1.4 µs per point, against about 12 µs through
 influxdb-client's ``Point``). Escaping follows the v1 reference: measurement names escape commas
 and spaces; tag keys, tag values and field keys escape commas, equals signs and spaces; string
-field values escape double quotes and backslashes. Tests write tricky names to a real ``influxd``
-and read them back."""
+field values escape double quotes and backslashes. A backslash in a name has no escape that
+InfluxDB 1.x reads back (``\\`` stays two characters, and a trailing one breaks the line), so
+names with one (or a newline, which ends a line) are refused; protocol ids cannot hold either.
+Tests write tricky names to a real ``influxd`` and read them back."""
 
 from __future__ import annotations
 
@@ -11,17 +13,23 @@ from collections.abc import Iterable, Mapping
 
 from misto.cloud.storage.points import Point
 
-_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
-_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
+_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+
+
+def _no_backslash(name: str) -> str:
+    if "\\" in name or "\n" in name:
+        raise ValueError(f"line protocol cannot carry a backslash or a newline in a name or tag: {name!r}")
+    return name
 
 
 def escape_measurement(name: str) -> str:
-    return name.replace("\\", "\\\\").translate(_MEASUREMENT) if name else name
+    return _no_backslash(name).translate(_MEASUREMENT)
 
 
 def escape_key(name: str) -> str:
     """A tag key, tag value or field key."""
-    return name.replace("\\", "\\\\").translate(_KEY)
+    return _no_backslash(name).translate(_KEY)
 
 
 def string_field(value: str) -> str:

@@ -1,60 +1,85 @@
 """The SQLite store: one file, WAL mode, every call on one dedicated worker thread.
 
-One message is one transaction: its message id, readings and dead letters commit together. Tables,
-schema version and migrations: :mod:`misto.cloud.storage.sqlite_schema`.
+One call of :meth:`SqliteStore.write_messages` is one transaction: the messages' ids, readings,
+dead letters and the rollups they change commit together (WAL with ``synchronous=NORMAL``: a
+committed transaction survives a crash of the process; a power cut may lose the last ones, never
+corrupt the file). Windowed queries and retention: :mod:`misto.cloud.storage.sqlite_rollups`.
+Tables, schema version and migrations: :mod:`misto.cloud.storage.sqlite_schema`.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, TypeVar
 
+from misto.cloud.settings import SqliteStoreSettings
 from misto.cloud.storage.base import (
+    EPOCH,
     DeadLetter,
-    DeadLetterKind,
     DeviceInfo,
     GatewayHealth,
     GatewayStatus,
+    IngestSnapshot,
     LatestReading,
+    MessageWrite,
+    Resolution,
     Series,
-    SeriesWindow,
+    SeriesInfo,
     StoreCounts,
     StoredDeadLetter,
     from_ms,
     to_ms,
 )
+from misto.cloud.storage.measurements import INGEST_FIELDS
 from misto.cloud.storage.sqlite_base import SqliteDatabase
-from misto.cloud.storage.sqlite_health import get_health, read_health, set_health
+from misto.cloud.storage.sqlite_health import get_health, read_gateways, set_health
+from misto.cloud.storage.sqlite_letters import INSERT_DEAD_LETTER, letter_row, read_dead_letters
+from misto.cloud.storage.sqlite_rollups import kept_from, plan, purge, windows
 from misto.cloud.storage.sqlite_schema import SCHEMA_VERSION, migrate
 from misto.protocol import GatewayState, Health, Reading
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_MS: Final = timedelta(milliseconds=1)
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-PRUNE_EVERY_WRITES: Final = 1000
+#: Retention by resolution (None: kept forever), the defaults of :class:`SqliteStoreSettings`.
+DEFAULT_RETENTION: Final[Mapping[Resolution, timedelta | None]] = {
+    Resolution.RAW: timedelta(days=30),
+    Resolution.MINUTE: timedelta(days=400),
+    Resolution.HOUR: None,
+}
+#: Writes run the retention purge themselves at most this often (the service may call it too).
+PURGE_EVERY: Final = timedelta(minutes=10)
 
+# The latest reading of a series is the last of its newest 1-hour rollup: kept longer than raw.
 _LATEST_SQL: Final = """
-SELECT s.device, s.metric, r.value, s.unit, r.ts, s.gateway
+SELECT s.device, s.metric, h.last, s.unit, h.last_ts, s.gateway
 FROM series AS s
-JOIN readings AS r ON r.series_id = s.id
-WHERE r.ts = (SELECT max(ts) FROM readings WHERE series_id = s.id)
-  AND (:device IS NULL OR s.device = :device)
-  AND (:metric IS NULL OR s.metric = :metric)
+JOIN rollup_1h AS h ON h.series_id = s.id AND h.start = (SELECT max(start) FROM rollup_1h WHERE series_id = s.id)
+WHERE (:device IS NULL OR s.device = :device) AND (:metric IS NULL OR s.metric = :metric)
 ORDER BY s.device, s.metric
 """
+_LIST_SERIES_SQL: Final = """
+SELECT s.device, s.metric, s.unit, s.gateway,
+       (SELECT first_ts FROM rollup_1h WHERE series_id = s.id ORDER BY start LIMIT 1),
+       (SELECT last_ts FROM rollup_1h WHERE series_id = s.id ORDER BY start DESC LIMIT 1)
+FROM series AS s WHERE :device IS NULL OR s.device = :device ORDER BY s.device, s.metric
+"""
+_INSERT_MESSAGE: Final = "INSERT OR IGNORE INTO processed_messages (message_id, gateway, received_at) VALUES (?, ?, ?)"
+_INSERT_READING: Final = "INSERT OR IGNORE INTO readings (series_id, ts, value) VALUES (?, ?, ?)"
+_INSERT_INGEST: Final = (
+    f"INSERT OR REPLACE INTO ingest_stats (instance, at, {', '.join(INGEST_FIELDS)})"  # noqa: S608 - constants
+    f" VALUES (?, ?, {', '.join('?' for _ in INGEST_FIELDS)})"
+)
 _UPSERT_SERIES: Final = """
 INSERT INTO series (device, metric, gateway, unit) VALUES (?, ?, ?, ?)
 ON CONFLICT (device, metric) DO UPDATE SET gateway = excluded.gateway, unit = excluded.unit
 RETURNING id
-"""
-_INSERT_DEAD_LETTER: Final = """
-INSERT INTO dead_letters (received_at, topic, gateway, kind, reason, field, message_id, payload)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 _SEEN_GATEWAY: Final = """
 INSERT INTO gateways (gateway, last_seen) VALUES (?, ?)
@@ -87,14 +112,18 @@ class SqliteStore(SqliteDatabase):
         path: Path,
         *,
         dedup_retention: timedelta = timedelta(days=30),
+        retention: Mapping[Resolution, timedelta | None] = DEFAULT_RETENTION,
         clock: Callable[[], datetime] = _utc_now,
         busy_timeout: timedelta = timedelta(seconds=5),
+        purge_every: timedelta = PURGE_EVERY,
     ) -> None:
         super().__init__(path, busy_timeout=busy_timeout)
         self._dedup_retention = dedup_retention
+        self._retention = {r: retention.get(r) for r in Resolution}
         self._clock = clock
+        self._purge_every = purge_every
+        self._next_purge = clock() + purge_every
         self._series_cache: dict[_SeriesKey, _SeriesRow] = {}
-        self._writes = 0
         self._closed = False
 
     @classmethod
@@ -103,14 +132,37 @@ class SqliteStore(SqliteDatabase):
         path: Path,
         *,
         dedup_retention: timedelta = timedelta(days=30),
+        retention: Mapping[Resolution, timedelta | None] = DEFAULT_RETENTION,
         clock: Callable[[], datetime] = _utc_now,
         busy_timeout: timedelta = timedelta(seconds=5),
+        purge_every: timedelta = PURGE_EVERY,
     ) -> SqliteStore:
         """Open (creating or migrating) the database at ``path``. ``busy_timeout``: how long a
-        call waits for a lock held by another connection (e.g. a backup) before it fails."""
-        store = cls(path, dedup_retention=dedup_retention, clock=clock, busy_timeout=busy_timeout)
+        call waits for a lock held by another connection (e.g. a backup) before it fails.
+        ``retention``: how long each resolution is kept (None: forever); writes purge what is
+        older at most every ``purge_every``, not at open."""
+        store = cls(
+            path,
+            dedup_retention=dedup_retention,
+            retention=retention,
+            clock=clock,
+            busy_timeout=busy_timeout,
+            purge_every=purge_every,
+        )
         await store._open_in_worker()
         return store
+
+    @classmethod
+    async def from_settings(cls, settings: SqliteStoreSettings) -> SqliteStore:
+        hour = settings.rollup_1h_retention_days
+        retention = {
+            Resolution.RAW: timedelta(days=settings.raw_retention_days),
+            Resolution.MINUTE: timedelta(days=settings.rollup_1m_retention_days),
+            Resolution.HOUR: None if hour is None else timedelta(days=hour),
+        }
+        return await cls.open(
+            settings.path, dedup_retention=timedelta(days=settings.dedup_retention_days), retention=retention
+        )
 
     async def __aenter__(self) -> SqliteStore:
         return self
@@ -128,6 +180,23 @@ class SqliteStore(SqliteDatabase):
         cutoff = to_ms(self._clock() - self._dedup_retention)
         self._db.execute("DELETE FROM processed_messages WHERE received_at < ?", (cutoff,))
 
+    async def purge(self, now: datetime) -> dict[Resolution, int]:
+        """Delete what each resolution keeps no longer at ``now`` and message ids past the dedup
+        retention. Returns the rows deleted per resolution. Writes call this themselves at most
+        every ``purge_every``; a service may call it on its own schedule."""
+        return await self._call("purge", self._purge, now)
+
+    def _purge(self, now: datetime) -> dict[Resolution, int]:
+        deleted = purge(self._db, to_ms(now), self._retention)
+        self._prune()
+        raw = self._retention[Resolution.RAW]
+        if raw is not None:  # self-metrics are kept as long as raw readings
+            self._db.execute("DELETE FROM ingest_stats WHERE at < ?", (to_ms(now - raw),))
+        self._next_purge = now + self._purge_every
+        if any(deleted.values()):
+            log.info("retention purge deleted %s", ", ".join(f"{n} {r.value}" for r, n in deleted.items()))
+        return deleted
+
     # -- writes ----------------------------------------------------------------------------
 
     async def write_batch(
@@ -138,42 +207,51 @@ class SqliteStore(SqliteDatabase):
         *,
         dead_letters: Sequence[DeadLetter] = (),
     ) -> bool:
-        return await self._call(
-            "write_batch", self._write_batch, message_id, gateway, tuple(readings), tuple(dead_letters)
-        )
+        [stored] = await self.write_messages([MessageWrite(message_id, gateway, readings, dead_letters)])
+        return stored
 
-    def _write_batch(
-        self, message_id: str, gateway: str, readings: tuple[Reading, ...], letters: tuple[DeadLetter, ...]
-    ) -> bool:
+    async def write_messages(self, batch: Sequence[MessageWrite]) -> list[bool]:
+        return await self._call("write_messages", self._write_messages, tuple(batch))
+
+    def _write_messages(self, batch: tuple[MessageWrite, ...]) -> list[bool]:
         db = self._db
-        now = to_ms(self._clock())
+        moment = self._clock()
+        now = to_ms(moment)
         new_series: dict[_SeriesKey, _SeriesRow] = {}
+        stored: list[bool] = []
+        rows: list[tuple[int, int, float]] = []
+        letters: list[tuple[object, ...]] = []
+        gateways: set[str] = set()
+        series_id = self._series_id
         db.execute("BEGIN IMMEDIATE")
         try:
-            inserted = db.execute(
-                "INSERT OR IGNORE INTO processed_messages (message_id, gateway, received_at) VALUES (?, ?, ?)",
-                (message_id, gateway, now),
-            ).rowcount
-            if inserted == 0:
-                db.execute("ROLLBACK")
-                return False
-            rows = [
-                (self._series_id(db, reading, gateway, new_series), to_ms(reading.ts), reading.value)
-                for reading in readings
-            ]
-            db.executemany("INSERT OR IGNORE INTO readings (series_id, ts, value) VALUES (?, ?, ?)", rows)
-            db.executemany(_INSERT_DEAD_LETTER, [_letter_row(letter) for letter in letters])
-            db.execute(_SEEN_GATEWAY, (gateway, now))
+            for message in batch:
+                gateway = message.gateway
+                fresh = db.execute(_INSERT_MESSAGE, (message.message_id, gateway, now)).rowcount > 0
+                stored.append(fresh)
+                if not fresh:
+                    continue
+                gateways.add(gateway)
+                rows.extend(
+                    (series_id(db, r, gateway, new_series), (r.ts - EPOCH) // _MS, r.value) for r in message.readings
+                )
+                letters.extend(letter_row(letter) for letter in message.dead_letters)
+            db.executemany(_INSERT_READING, rows)  # duplicates of (series, ts) are ignored, rollups untouched
+            db.executemany(INSERT_DEAD_LETTER, letters)
+            db.executemany(_SEEN_GATEWAY, [(gateway, now) for gateway in sorted(gateways)])
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
         self._series_cache.update(new_series)
-        self._writes += 1
-        if self._writes % PRUNE_EVERY_WRITES == 0:
-            self._prune()
-        return True
+        if moment >= self._next_purge:
+            try:
+                self._purge(moment)
+            except sqlite3.Error as exc:  # the write is committed; the next one tries again
+                self._next_purge = moment + self._purge_every
+                log.warning("retention purge of %s failed: %s: %s", self.path, type(exc).__name__, exc)
+        return stored
 
     def _series_id(
         self, db: sqlite3.Connection, reading: Reading, gateway: str, new: dict[_SeriesKey, _SeriesRow]
@@ -190,7 +268,7 @@ class SqliteStore(SqliteDatabase):
         await self._call("dead_letter", self._dead_letter, letter)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
-        self._db.execute(_INSERT_DEAD_LETTER, _letter_row(letter))
+        self._db.execute(INSERT_DEAD_LETTER, letter_row(letter))
 
     async def set_gateway_status(
         self,
@@ -234,60 +312,51 @@ class SqliteStore(SqliteDatabase):
             devices.append(DeviceInfo(device, newest.gateway, newest.ts, tuple(latest)))
         return devices
 
-    async def series(self, device: str, metric: str, start: datetime, end: datetime, every: timedelta) -> Series | None:
-        return await self._call("series", self._series, device, metric, to_ms(start), to_ms(end), to_ms_span(every))
+    async def series(
+        self,
+        device: str,
+        metric: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta,
+        *,
+        resolution: Resolution | None = None,
+    ) -> Series | None:
+        span = to_ms_span(every)
+        key = (device, metric)
+        return await self._call("series", self._series, key, to_ms(start), to_ms(end), span, resolution)
 
-    def _series(self, device: str, metric: str, start: int, end: int, every: int) -> Series | None:
-        row = self._db.execute(
-            "SELECT id, unit, gateway FROM series WHERE device = ? AND metric = ?", (device, metric)
-        ).fetchone()
+    def _series(
+        self, key: _SeriesKey, start: int, end: int, every: int, resolution: Resolution | None
+    ) -> Series | None:
+        db = self._db
+        device, metric = key
+        row = db.execute("SELECT id, unit, gateway FROM series WHERE device = ? AND metric = ?", key).fetchone()
         if row is None:
             return None
         series_id, unit, gateway = row
+        used, pieces = plan(start, end, every, resolution=resolution, kept_from=kept_from(db))
         origin = start - start % every  # the epoch-aligned start of the first window
-        windows = self._db.execute(
-            """
-            SELECT (ts - :origin) / :every AS k, avg(value), min(value), max(value), count(*)
-            FROM readings WHERE series_id = :id AND ts >= :start AND ts < :end
-            GROUP BY k ORDER BY k
-            """,
-            {"origin": origin, "every": every, "id": series_id, "start": start, "end": end},
-        ).fetchall()
-        return Series(
-            device,
-            metric,
-            unit,
-            gateway,
-            tuple(SeriesWindow(from_ms(origin + k * every), mean, lo, hi, n) for k, mean, lo, hi, n in windows),
-        )
+        found = windows(db, series_id, pieces, origin, every)
+        return Series(device, metric, unit, gateway, tuple(found), used)
+
+    async def list_series(self, device: str | None = None) -> list[SeriesInfo]:
+        return await self._call("list_series", self._list_series, device)
+
+    def _list_series(self, device: str | None) -> list[SeriesInfo]:
+        rows = self._db.execute(_LIST_SERIES_SQL, {"device": device}).fetchall()
+        return [
+            SeriesInfo(dev, met, unit, gw, from_ms(first), from_ms(last))
+            for dev, met, unit, gw, first, last in rows
+            if first is not None and last is not None  # every reading of it is past retention
+        ]
+
+    async def record_ingest(self, snapshot: IngestSnapshot) -> None:
+        row = (snapshot.instance, to_ms(snapshot.at), *(getattr(snapshot, name) for name in INGEST_FIELDS))
+        await self._call("record_ingest", lambda: self._db.execute(_INSERT_INGEST, row))
 
     async def dead_letters(self, limit: int, gateway: str | None = None) -> list[StoredDeadLetter]:
-        return await self._call("dead_letters", self._dead_letters, limit, gateway)
-
-    def _dead_letters(self, limit: int, gateway: str | None) -> list[StoredDeadLetter]:
-        rows = self._db.execute(
-            """
-            SELECT id, received_at, topic, gateway, kind, reason, field, message_id, payload FROM dead_letters
-            WHERE (:gateway IS NULL OR gateway = :gateway) ORDER BY id DESC LIMIT :limit
-            """,
-            {"gateway": gateway, "limit": limit},
-        ).fetchall()
-        return [
-            StoredDeadLetter(
-                row_id,
-                DeadLetter(
-                    received_at=from_ms(received),
-                    topic=topic,
-                    kind=DeadLetterKind(kind),
-                    reason=reason,
-                    payload=bytes(payload),
-                    gateway=gw,
-                    field=field,
-                    message_id=message_id,
-                ),
-            )
-            for row_id, received, topic, gw, kind, reason, field, message_id, payload in rows
-        ]
+        return await self._call("dead_letters", lambda: read_dead_letters(self._db, limit, gateway))
 
     async def counts(self) -> StoreCounts:
         return await self._call("counts", self._counts)
@@ -304,25 +373,7 @@ class SqliteStore(SqliteDatabase):
         return StoreCounts(series, readings, messages, letters, gateways)
 
     async def gateways(self) -> list[GatewayStatus]:
-        return await self._call("gateways", self._gateways)
-
-    def _gateways(self) -> list[GatewayStatus]:
-        rows = self._db.execute(
-            "SELECT gateway, state, boot, agent_version, status_at, last_seen, health, health_received_at"
-            " FROM gateways ORDER BY gateway"
-        ).fetchall()
-        return [
-            GatewayStatus(
-                gateway=gw,
-                state=GatewayState(state) if state is not None else None,
-                boot=boot,
-                agent_version=version,
-                status_at=from_ms(status_at) if status_at is not None else None,
-                last_seen=from_ms(last_seen),
-                health=read_health(gw, health, health_received),
-            )
-            for gw, state, boot, version, status_at, last_seen, health, health_received in rows
-        ]
+        return await self._call("gateways", lambda: read_gateways(self._db))
 
 
 def to_ms_span(every: timedelta) -> int:
@@ -330,16 +381,3 @@ def to_ms_span(every: timedelta) -> int:
     if span <= 0:
         raise ValueError(f"window length must be at least 1 ms, got {every}")
     return span
-
-
-def _letter_row(letter: DeadLetter) -> tuple[object, ...]:
-    return (
-        to_ms(letter.received_at),
-        letter.topic,
-        letter.gateway,
-        letter.kind.value,
-        letter.reason,
-        letter.field,
-        letter.message_id,
-        letter.payload,
-    )

@@ -1,5 +1,6 @@
-"""Gateways' latest health messages in the SQLite store (``gateways.health`` and ``health_at``):
-the SQL and the row mapping, run on the store's worker thread by :class:`SqliteStore`."""
+"""Gateways in the SQLite store (table ``gateways``): their status and latest health messages
+(``health`` and ``health_at``), the SQL and the row mapping, run on the store's worker thread by
+:class:`SqliteStore`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import logging
 import sqlite3
 from typing import Final
 
-from misto.cloud.storage.base import GatewayHealth, from_ms, to_ms
-from misto.protocol import DecodeError, Health, codec
+from misto.cloud.storage.base import GatewayHealth, GatewayStatus, from_ms, to_ms
+from misto.protocol import DecodeError, GatewayState, Health, codec
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,10 @@ ON CONFLICT (gateway) DO UPDATE SET
 WHERE gateways.health_at IS NULL OR excluded.health_at > gateways.health_at
 """
 _GET_HEALTH: Final = "SELECT health, health_received_at FROM gateways WHERE gateway = ?"
+_GATEWAYS: Final = """
+SELECT gateway, state, boot, agent_version, status_at, last_seen, health, health_received_at
+FROM gateways ORDER BY gateway
+"""
 
 
 def set_health(db: sqlite3.Connection, health: Health, received_ms: int) -> bool:
@@ -43,3 +48,18 @@ def read_health(gateway: str, document: str | None, received_ms: int | None) -> 
         log.warning("stored health of gateway %s is unreadable (%s); shown as none", gateway, exc)
         return None
     return GatewayHealth(gateway=gateway, health=health, received_at=from_ms(received_ms))
+
+
+def read_gateways(db: sqlite3.Connection) -> list[GatewayStatus]:
+    return [
+        GatewayStatus(
+            gateway=gw,
+            state=GatewayState(state) if state is not None else None,
+            boot=boot,
+            agent_version=version,
+            status_at=from_ms(status_at) if status_at is not None else None,
+            last_seen=from_ms(last_seen),
+            health=read_health(gw, health, health_received),
+        )
+        for gw, state, boot, version, status_at, last_seen, health, health_received in db.execute(_GATEWAYS)
+    ]
