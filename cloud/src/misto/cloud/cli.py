@@ -100,7 +100,8 @@ def _setup_logging(level: LogLevel) -> None:
         level=level.value.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
     if level is not LogLevel.DEBUG:
-        for noisy in ("amqtt", "transitions", "misto.cloud.ingest.mqtt.paho"):
+        # httpx logs every request to InfluxDB at INFO: thousands a minute under load
+        for noisy in ("amqtt", "transitions", "misto.cloud.ingest.mqtt.paho", "httpx", "httpcore"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
