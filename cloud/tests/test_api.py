@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -307,12 +307,18 @@ async def test_health_reports_store_and_ingester(store: SqliteStore) -> None:
     async with client_for(create_app(settings(), store=store, ingest=stats)) as client:
         body = (await client.get("/health")).json()
         assert body["status"] == "ok"
+        counted_at = datetime.fromisoformat(body["store"].pop("counted_at"))
+        assert abs((datetime.now(UTC) - counted_at).total_seconds()) < 60
         assert body["store"] == {
             "reachable": True,
             "error": None,
             "counts": {"series": 3, "readings": 4, "messages": 2, "dead_letters": 2, "gateways": 2},
         }
         assert (body["ingester"]["running"], body["ingester"]["messages_received"]) == (True, 7)
+        await store.write_batch("gw-2:b:2", "gw-2", [Reading("nm-1", "LAeq", 56.0, "dB(A)", T0 + timedelta(minutes=1))])
+        # counted again only once the cached totals are older than 30 s: probes stay cheap
+        again = (await client.get("/health")).json()
+        assert again["store"]["counts"]["readings"] == 4
         assert body["ingester"]["dead_letters"]["vocabulary"] == 0
         stats.connected = False
         assert (await client.get("/health")).json()["status"] == "degraded"

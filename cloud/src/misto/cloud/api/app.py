@@ -73,6 +73,7 @@ def create_app(
                 state.control = RemoteControl.from_settings(repository, None, settings.control)
             yield
         finally:
+            await state.counts.close()
             if owned_control and state.control is not None:
                 await state.control.repository.close()
                 state.control = None

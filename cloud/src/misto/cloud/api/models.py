@@ -139,7 +139,10 @@ class StoreCounts(_Out):
 class StoreHealth(_Out):
     reachable: bool
     error: str | None = None
-    counts: StoreCounts | None = None
+    counts: StoreCounts | None = Field(
+        default=None, description="Totals, counted at most every 30 s in the background (None before the first count)"
+    )
+    counted_at: datetime | None = Field(default=None, description="When counts were counted")
 
 
 class IngesterHealth(_Out):

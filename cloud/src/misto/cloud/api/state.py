@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from misto.cloud.api.counts_cache import CountsCache
 from misto.cloud.control import RemoteControl
 from misto.cloud.ingest.stats import IngestStats
 from misto.cloud.settings import CloudSettings
@@ -17,3 +18,4 @@ class ApiState:
     ingest: IngestStats | None  # None: no ingester runs in this process
     operator_token: str | None
     control: RemoteControl | None = None  # None until the app's lifespan opens it (or given by the service)
+    counts: CountsCache = field(default_factory=CountsCache)  # the store's totals for /health

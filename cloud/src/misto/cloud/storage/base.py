@@ -262,7 +262,13 @@ class Store(Protocol):
         """Newest first."""
         ...
 
-    async def counts(self) -> StoreCounts: ...
+    async def ping(self) -> None:
+        """Cheap reachability check for health probes; :class:`StoreError` if the store cannot answer."""
+        ...
+
+    async def counts(self) -> StoreCounts:
+        """Totals; may scan the whole store (InfluxDB: every raw point), so callers cache them."""
+        ...
 
     async def set_gateway_status(
         self,

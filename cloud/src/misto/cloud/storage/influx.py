@@ -549,6 +549,10 @@ class InfluxStore:
         [result] = await self.http.query_ok([statement], operation="dead_letters", epoch="ns")
         return [_stored_letter(row.time, row.values) for row in rows(result)]
 
+    async def ping(self) -> None:
+        self._check("ping")
+        await self.http.ping()
+
     async def counts(self) -> StoreCounts:
         self._check("counts")
         statements = [

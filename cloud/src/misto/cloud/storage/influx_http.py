@@ -133,6 +133,14 @@ class InfluxHttp:
     async def close(self) -> None:
         await self._client.aclose()
 
+    async def ping(self) -> None:
+        """One ``GET /ping`` (no retries): :class:`StoreError` unless InfluxDB answers 204."""
+        try:
+            response = await self._send("GET", "/ping", "ping")
+        except _Retryable as exc:
+            raise StoreError("ping", str(exc)) from None
+        self._check(response, "ping")
+
     # -- writes ----------------------------------------------------------------------------
 
     async def write(

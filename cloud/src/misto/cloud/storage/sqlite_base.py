@@ -49,6 +49,12 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise StoreError(operation, f"{type(exc).__name__}: {exc}") from exc
 
+    async def ping(self) -> None:
+        await self._call("ping", self._ping)
+
+    def _ping(self) -> None:
+        self._db.execute("SELECT 1").fetchone()
+
     @property
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:

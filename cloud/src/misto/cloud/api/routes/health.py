@@ -33,10 +33,13 @@ async def _store_health(state: StateDep) -> models.StoreHealth:
     if state.store is None:
         return models.StoreHealth(reachable=False, error="the store is not open")
     try:
-        counts = await state.store.counts()
+        await state.store.ping()
     except CloudError as exc:
         log.warning("health check: %s", exc)
         return models.StoreHealth(reachable=False, error=str(exc))
+    counts, counted_at = await state.counts.get(state.store)
+    if counts is None:
+        return models.StoreHealth(reachable=True)
     return models.StoreHealth(
         reachable=True,
         counts=models.StoreCounts(
@@ -46,6 +49,7 @@ async def _store_health(state: StateDep) -> models.StoreHealth:
             dead_letters=counts.dead_letters,
             gateways=counts.gateways,
         ),
+        counted_at=counted_at,
     )
 
 
