@@ -253,7 +253,8 @@ def run_store(store: str, args: argparse.Namespace, workdir: Path) -> Figures:
     broker = Broker(workdir / "mosquitto", misto_gateway=PROBE_GATEWAY)
     broker.start()
     influx = new_influxd(workdir / "influxd") if store == "influx" else None
-    ingester = Ingester(workdir / "ingester", broker, _store_env(store, workdir, influx))
+    overrides = dict(item.split("=", 1) for item in args.ingester_env)
+    ingester = Ingester(workdir / "ingester", broker, {**_store_env(store, workdir, influx), **overrides})
     try:
         ingester.start()
         shape = LoadShape(args.gateways, args.devices_per_gateway, args.readings_per_message)
@@ -296,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-rate", type=float, default=10_000.0)
     parser.add_argument("--live-seconds", type=float, default=20.0)
     parser.add_argument("--ceiling-readings", type=int, default=1_000_000)
+    parser.add_argument("--ingester-env", action="append", default=[], metavar="MISTO_KEY=VALUE",
+                        help="an environment setting of the ingester, e.g. MISTO_INGEST__QUEUE_SIZE=5000")  # fmt: skip
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)  # stop the children on `timeout` or `kill`, too
     stores = [s.strip() for s in args.store.split(",") if s.strip()]
