@@ -9,6 +9,7 @@ import pytest
 import typer
 from typer.main import get_command
 
+from misto.cloud.cli import app as cloud_app
 from misto.edge.cli import app as edge_app
 from misto.sim.cli import app as sim_app
 
@@ -26,8 +27,10 @@ def _commands(app: typer.Typer) -> list[list[str]]:
     return found
 
 
-CASES = [("misto.edge.cli", path) for path in _commands(edge_app)] + [
-    ("misto.sim.cli", path) for path in _commands(sim_app)
+CASES = [
+    *[("misto.edge.cli", path) for path in _commands(edge_app)],
+    *[("misto.sim.cli", path) for path in _commands(sim_app)],
+    *[("misto.cloud.cli", path) for path in _commands(cloud_app)],
 ]
 
 

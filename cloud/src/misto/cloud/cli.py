@@ -30,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts show formats like ADDRESS[/UNIT] literally
 )
 app.add_typer(dashboards_app, name="dashboards")
 
