@@ -295,3 +295,21 @@ class Store(Protocol):
     async def gateways(self) -> list[GatewayStatus]: ...
 
     async def close(self) -> None: ...
+
+
+class WritesOneMessage:
+    """:meth:`Store.write_batch` for a store that implements :meth:`Store.write_messages`."""
+
+    async def write_messages(self, batch: Sequence[MessageWrite]) -> list[bool]:
+        raise NotImplementedError
+
+    async def write_batch(
+        self,
+        message_id: str,
+        gateway: str,
+        readings: Sequence[Reading],
+        *,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> bool:
+        [stored] = await self.write_messages([MessageWrite(message_id, gateway, readings, dead_letters)])
+        return stored

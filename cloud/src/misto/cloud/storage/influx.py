@@ -37,6 +37,7 @@ from misto.cloud.storage.base import (
     SeriesWindow,
     StoreCounts,
     StoredDeadLetter,
+    WritesOneMessage,
     from_ms,
     to_ms,
 )
@@ -83,7 +84,7 @@ from misto.cloud.storage.measurements import (
     status_line,
 )
 from misto.cloud.storage.points import Point, to_points
-from misto.protocol import DecodeError, GatewayState, Health, Reading, codec
+from misto.protocol import DecodeError, GatewayState, Health, codec
 from misto.protocol.vocabulary import METRICS
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def _unit(metric: str) -> str:
     return known.unit if known is not None else ""
 
 
-class InfluxStore:
+class InfluxStore(WritesOneMessage):
     """Open with :meth:`open`; close with :meth:`close` (or ``async with``)."""
 
     def __init__(
@@ -171,17 +172,6 @@ class InfluxStore:
             raise StoreClosedError(operation)
 
     # -- writes ----------------------------------------------------------------------------
-
-    async def write_batch(
-        self,
-        message_id: str,
-        gateway: str,
-        readings: Sequence[Reading],
-        *,
-        dead_letters: Sequence[DeadLetter] = (),
-    ) -> bool:
-        [written] = await self.write_messages([MessageWrite(message_id, gateway, readings, dead_letters)])
-        return written
 
     async def write_messages(self, batch: Sequence[MessageWrite]) -> list[bool]:
         self._check("write_messages")

@@ -31,6 +31,7 @@ from misto.cloud.storage.base import (
     SeriesInfo,
     StoreCounts,
     StoredDeadLetter,
+    WritesOneMessage,
     from_ms,
     to_ms,
 )
@@ -101,7 +102,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqliteStore(SqliteDatabase):
+class SqliteStore(WritesOneMessage, SqliteDatabase):
     """Open with :meth:`open`; close with :meth:`close` (or ``async with``)."""
 
     what = "SQLite store"
@@ -198,17 +199,6 @@ class SqliteStore(SqliteDatabase):
         return deleted
 
     # -- writes ----------------------------------------------------------------------------
-
-    async def write_batch(
-        self,
-        message_id: str,
-        gateway: str,
-        readings: Sequence[Reading],
-        *,
-        dead_letters: Sequence[DeadLetter] = (),
-    ) -> bool:
-        [stored] = await self.write_messages([MessageWrite(message_id, gateway, readings, dead_letters)])
-        return stored
 
     async def write_messages(self, batch: Sequence[MessageWrite]) -> list[bool]:
         return await self._call("write_messages", self._write_messages, tuple(batch))
