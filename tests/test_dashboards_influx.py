@@ -83,7 +83,7 @@ async def _load(server: InfluxInfo, spec: CitySpec, hours: float) -> Loaded:
     def clock() -> datetime:
         return now[0]
 
-    # a day's rollup statement over 1,000 devices takes longer than the store's default 10 s timeout
+    # generous timeouts: influxd shares the 2 cores with the loader at city scale
     settings = InfluxStoreSettings(url=server.url, database=DB, timeout_s=300.0, retry_deadline_s=900.0)
     async with await InfluxStore.open(settings, clock=clock) as store:
         for tick in city.ticks(end):
