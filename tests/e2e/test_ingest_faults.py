@@ -71,22 +71,32 @@ class Load:
         self.payloads: dict[int, bytes] = {}
         self._mids: dict[int, int] = {}  # mid -> seq
         self._acked: set[int] = set()
+        self._early: dict[int, bool] = {}  # mid -> acknowledged without failure, seen before its mapping
         self._lock = threading.Lock()
         self.published = 0
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="faults-load", daemon=True)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object) -> None:
+        failed = bool(getattr(reason, "is_failure", False))
         with self._lock:
             seq = self._mids.pop(mid, None)
-            if seq is not None and not getattr(reason, "is_failure", False):
+            if seq is None:  # acknowledged before _send mapped it
+                self._early[mid] = not failed
+            elif not failed:
                 self._acked.add(seq)
 
     def _send(self, seq: int) -> None:
-        with self._lock:  # held across publish so the callback cannot see the mid before it is mapped
-            info = self.client.publish(topics.build(GATEWAY, topics.Channel.TELEMETRY), self.payloads[seq], qos=1)
-            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+        # Our lock is not held across publish(): paho calls _on_publish holding its own locks.
+        info = self.client.publish(topics.build(GATEWAY, topics.Channel.TELEMETRY), self.payloads[seq], qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return
+        with self._lock:
+            early = self._early.pop(info.mid, None)
+            if early is None:
                 self._mids[info.mid] = seq
+            elif early:
+                self._acked.add(seq)
 
     def start(self) -> None:
         self._thread.start()
@@ -179,6 +189,12 @@ def _halfway(load: Load) -> None:
     wait_until(lambda: load.published >= MESSAGES // 4, deadline_s=30, what="a quarter of the load published")
 
 
+def _while_down(load: Load, messages: int) -> None:
+    """Let the fault last while the load publishes ``messages`` more (about 1 s per 50)."""
+    target = load.published + messages
+    wait_until(lambda: load.published >= target, deadline_s=30, what=f"{messages} messages published during the fault")
+
+
 def test_influxd_outage_under_load_loses_and_doubles_nothing(
     mosquitto: BrokerInfo, influxd: InfluxInfo, ingest_service: Callable[[], Cloud]
 ) -> None:
@@ -188,7 +204,7 @@ def test_influxd_outage_under_load_loses_and_doubles_nothing(
         load.start()
         _halfway(load)
         influxd.stop()
-        time.sleep(3)  # the outage: the load goes on, the ingester keeps its batch unacknowledged
+        _while_down(load, 150)  # the outage: the load goes on, the ingester keeps its batch unacknowledged
         assert cloud.process.alive(), "the ingester must ride out a database outage"
         influxd.start()
         load.wait_acknowledged(60)
@@ -207,7 +223,7 @@ def test_ingester_killed_under_load_loses_nothing(
         load.start()
         _halfway(load)
         first.process.kill9()
-        time.sleep(1)  # the broker keeps queueing for the session meanwhile
+        _while_down(load, 50)  # the broker keeps queueing for the session meanwhile
         second = ingest_service()
         load.wait_acknowledged(60)
         _assert_exact(second, influxd, load)
@@ -224,7 +240,7 @@ def test_mosquitto_restart_under_load_loses_nothing(
         load.start()
         _halfway(load)
         mosquitto.stop()
-        time.sleep(1)
+        _while_down(load, 50)  # publishes refused meanwhile are sent again after the reconnect
         mosquitto.start()
         load.wait_acknowledged(90)
         _assert_exact(cloud, influxd, load)
