@@ -10,6 +10,7 @@ must have dead-lettered nothing.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -185,8 +186,16 @@ def _assert_exact(cloud: Cloud, influxd: InfluxInfo, load: Load) -> None:
     assert sum(health["ingester"]["dead_letters"].values()) == 0, health["ingester"]["dead_letters"]
 
 
-def _halfway(load: Load) -> None:
-    wait_until(lambda: load.published >= MESSAGES // 4, deadline_s=30, what="a quarter of the load published")
+@contextlib.contextmanager
+def _under_load(broker: BrokerInfo) -> Iterator[Load]:
+    """The gateway publishing, a quarter of its load already sent; disconnected afterwards."""
+    load = Load(broker)
+    try:
+        load.start()
+        wait_until(lambda: load.published >= MESSAGES // 4, deadline_s=30, what="a quarter of the load published")
+        yield load
+    finally:
+        load.close()
 
 
 def _while_down(load: Load, messages: int) -> None:
@@ -199,10 +208,7 @@ def test_influxd_outage_under_load_loses_and_doubles_nothing(
     mosquitto: BrokerInfo, influxd: InfluxInfo, ingest_service: Callable[[], Cloud]
 ) -> None:
     cloud = ingest_service()
-    load = Load(mosquitto)
-    try:
-        load.start()
-        _halfway(load)
+    with _under_load(mosquitto) as load:
         influxd.stop()
         _while_down(load, 150)  # the outage: the load goes on, the ingester keeps its batch unacknowledged
         assert cloud.process.alive(), "the ingester must ride out a database outage"
@@ -210,40 +216,28 @@ def test_influxd_outage_under_load_loses_and_doubles_nothing(
         load.wait_acknowledged(60)
         _assert_exact(cloud, influxd, load)
         assert "unreachable" in cloud.process.log_text(), "the outage was never noticed"
-    finally:
-        load.close()
 
 
 def test_ingester_killed_under_load_loses_nothing(
     mosquitto: BrokerInfo, influxd: InfluxInfo, ingest_service: Callable[[], Cloud]
 ) -> None:
     first = ingest_service()
-    load = Load(mosquitto)
-    try:
-        load.start()
-        _halfway(load)
+    with _under_load(mosquitto) as load:
         first.process.kill9()
         _while_down(load, 50)  # the broker keeps queueing for the session meanwhile
         second = ingest_service()
         load.wait_acknowledged(60)
         _assert_exact(second, influxd, load)
-    finally:
-        load.close()
 
 
 def test_mosquitto_restart_under_load_loses_nothing(
     mosquitto: BrokerInfo, influxd: InfluxInfo, ingest_service: Callable[[], Cloud]
 ) -> None:
     cloud = ingest_service()
-    load = Load(mosquitto)
-    try:
-        load.start()
-        _halfway(load)
+    with _under_load(mosquitto) as load:
         mosquitto.stop()
         _while_down(load, 50)  # publishes refused meanwhile are sent again after the reconnect
         mosquitto.start()
         load.wait_acknowledged(90)
         _assert_exact(cloud, influxd, load)
         assert cloud.get("/health")["ingester"]["connects"] >= 2, "the ingester never reconnected"
-    finally:
-        load.close()
