@@ -35,7 +35,8 @@ system_packages() {
   local missing=() pkg cmd
   while read -r pkg cmd; do
     case "$pkg" in ''|'#'*) continue ;; esac
-    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+    # cmd: a command on PATH (or in /usr/sbin), or an absolute path pattern of a file the package installs
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || compgen -G "$cmd" >/dev/null || missing+=("$pkg")
   done < scripts/system-packages.txt
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
