@@ -27,6 +27,15 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "prometheus_client": ("cloud/src/misto/cloud/api/routes/metrics.py",),
     "serial": ("edge/src/misto/edge/drivers/serial_line/port.py",),
     "numpy": ("edge/src/misto/edge/drivers/camera/", "firmware-sim/src/misto/sim/camera/"),
+    "shapely": ("cloud/src/misto/cloud/geo/",),
+    "pyproj": ("cloud/src/misto/cloud/geo/crs.py",),
+    # The registry's storage side; its models, repository interface and errors stay free of SQLAlchemy.
+    "sqlalchemy": tuple(
+        f"cloud/src/misto/cloud/registry/{m}"
+        for m in ("sql.py", "engine.py", "tables.py", "rows.py", "audit.py", "spatial.py", "migrations/")
+    ),
+    "alembic": ("cloud/src/misto/cloud/registry/migrations/",),
+    "psycopg": (),  # loaded by SQLAlchemy from a postgresql+psycopg:// URL, imported by no module
 }
 
 
