@@ -32,7 +32,16 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     # The registry's storage side; its models, repository interface and errors stay free of SQLAlchemy.
     "sqlalchemy": tuple(
         f"cloud/src/misto/cloud/registry/{m}"
-        for m in ("sql.py", "engine.py", "tables.py", "rows.py", "audit.py", "spatial.py", "migrations/")
+        for m in (
+            "sql.py",
+            "engine.py",
+            "tables.py",
+            "rows.py",
+            "audit.py",
+            "spatial.py",
+            "credentials.py",
+            "migrations/",
+        )
     ),
     "alembic": ("cloud/src/misto/cloud/registry/migrations/",),
     "psycopg": (),  # loaded by SQLAlchemy from a postgresql+psycopg:// URL, imported by no module

@@ -32,6 +32,7 @@ class Entity(StrEnum):
     DEVICE_MODEL = "device_model"
     GATEWAY = "gateway"
     DEVICE = "device"
+    BROKER_ACCOUNT = "broker_account"
 
 
 class Visibility(StrEnum):

@@ -173,6 +173,19 @@ class SqlRegistry:
         with self._engine.begin() as conn:
             return fn(conn)
 
+    # --- for modules that keep their own tables in the registry (credentials) -----------------
+
+    def now(self) -> datetime:
+        """The registry clock's time (UTC)."""
+        return utc(self._clock())
+
+    async def transaction(self, operation: str, fn: Callable[[sa.Connection], T], *, actor: str | None = None) -> T:
+        """Run ``fn`` in one transaction on the registry's worker thread, with the registry's
+        error translation (and, for a change, its check of ``actor``)."""
+        if actor is not None:
+            return await self._change(operation, actor, fn)
+        return await self._call(operation, self._run, fn)
+
     # --- generic operations (run in the worker thread) --------------------------------------
 
     def _fetch(self, conn: sa.Connection, kind: _Kind[R], entity_id: str, *, lock: bool = False) -> R:

@@ -117,6 +117,23 @@ audit_log = sa.Table(
 )
 
 
+broker_accounts = sa.Table(  # MQTT broker accounts (misto.cloud.registry.credentials)
+    "broker_accounts",
+    metadata,
+    sa.Column("username", sa.String(63), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("gateway_id", sa.String(63), sa.ForeignKey("gateways.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("password_hash", sa.String(255), nullable=True),  # Mosquitto's $7$ PBKDF2 line; NULL once revoked
+    sa.Column("secret_set_at", _TS, nullable=True),
+    sa.Column("revoked_at", _TS, nullable=True),
+    *_record_columns(),
+    sa.CheckConstraint("(role = 'gateway') = (gateway_id IS NOT NULL)", name="gateway_role"),
+    sa.CheckConstraint("gateway_id IS NULL OR gateway_id = username", name="gateway_username"),
+    sa.CheckConstraint("(revoked_at IS NULL) = (password_hash IS NOT NULL)", name="revoked_no_hash"),
+    sa.Index(None, "gateway_id"),
+)
+
+
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's ``include_name`` hook: leave out what PostGIS owns and the PostGIS-only index."""
     return name not in _FOREIGN_TO_US
