@@ -18,6 +18,8 @@ import typer
 from misto.cloud import __version__
 from misto.cloud.dashboards.cli import app as dashboards_app
 from misto.cloud.errors import CloudError, ConfigError
+from misto.cloud.registry.mosquitto_files import BrokerFiles, write_mosquitto_files
+from misto.cloud.registry.sql import SqlRegistry
 from misto.cloud.service import CloudService, ServiceUrls
 from misto.cloud.settings import CloudSettings, LogLevel, load_settings
 
@@ -78,8 +80,42 @@ def check_config(
         typer.echo(f"  embedded broker: mqtt://{embedded.host}:{embedded.port}, {len(embedded.users)} user(s)")
     typer.echo(f"  store: {settings.store.backend} at {settings.store.location}")
     typer.echo(f"  control: sqlite at {settings.control.database(settings.store)}")
+    typer.echo(f"  registry: {settings.registry.display_url(settings.store)}")
     token = "set" if settings.api.operator_token_value() else "not set (operator endpoints disabled)"
     typer.echo(f"  api: http://{settings.api.host}:{settings.api.port}, operator token {token}")
+
+
+@app.command("broker-files")
+def broker_files(
+    passwd: Annotated[
+        Path, typer.Option("--passwd", help="Mosquitto password file to write (password_file).", dir_okay=False)
+    ],
+    acl: Annotated[Path, typer.Option("--acl", help="Mosquitto ACL file to write (acl_file).", dir_okay=False)],
+    reload_pid: Annotated[
+        int | None, typer.Option("--reload-pid", help="Mosquitto's PID: SIGHUP it to reload both files.", min=1)
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write Mosquitto's password and ACL files from the registry's broker accounts (docs/broker-access.md)."""
+    settings = _load(config, {})
+    url = settings.registry.database_url(settings.store)
+    try:
+        written = asyncio.run(_broker_files(url, passwd, acl, reload_pid))
+    except CloudError as exc:
+        typer.echo(f"misto-cloud: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+    typer.echo(f"{written.passwd_path}: {len(written.usernames)} account(s), {len(written.gateways)} gateway(s)")
+    typer.echo(f"{written.acl_path}: their topics")
+    if written.reloaded_pid is not None:
+        typer.echo(f"sent SIGHUP to Mosquitto (pid {written.reloaded_pid})")
+
+
+async def _broker_files(url: str, passwd: Path, acl: Path, reload_pid: int | None) -> BrokerFiles:
+    registry = await SqlRegistry.open(url)
+    try:
+        return await write_mosquitto_files(registry, passwd, acl, reload_pid=reload_pid)
+    finally:
+        await registry.close()
 
 
 @app.command()

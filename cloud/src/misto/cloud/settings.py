@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -59,6 +59,8 @@ MIN_TOKEN_LENGTH = 16
 DEFAULT_MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 CONTROL_DB_NAME = "misto-control.db"
+REGISTRY_DB_NAME = "misto-registry.db"
+REGISTRY_SCHEMES = ("sqlite", "postgresql+psycopg")
 
 
 def check_secret(value: str, what: str) -> str:
@@ -414,6 +416,51 @@ class ControlSettings(_Section):
         return store.path.with_name(CONTROL_DB_NAME)
 
 
+class RegistrySettings(_Section):
+    """The asset registry (device models, gateways, devices, broker accounts): docs/registry.md."""
+
+    url: str | None = None  # None: sqlite:///misto-registry.db next to store.path
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        scheme, separator, rest = url.partition("://")
+        if not separator or scheme not in REGISTRY_SCHEMES:
+            raise ValueError(
+                f"must start with sqlite:/// or postgresql+psycopg:// (PostgreSQL with PostGIS), got {scheme!r}"
+            )
+        if scheme == "sqlite":
+            if not rest.startswith("/") or rest == "/":
+                raise ValueError("must be sqlite:///PATH (three slashes, then the file's path)")
+            return url
+        parts = urlsplit(url)
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("has no host: postgresql+psycopg://USER:PASSWORD@HOST[:PORT]/DATABASE")
+        if parts.password is not None:
+            check_secret(unquote(parts.password), "the password in the URL")
+        return url
+
+    def database_url(self, store: SqliteStoreSettings | InfluxStoreSettings) -> str:
+        """``url``, or ``sqlite:///`` + ``misto-registry.db`` in the directory of the SQLite store
+        (in the working directory with the InfluxDB store)."""
+        if self.url is not None:
+            return self.url
+        if isinstance(store, InfluxStoreSettings):
+            return f"sqlite:///{REGISTRY_DB_NAME}"
+        return f"sqlite:///{store.path.with_name(REGISTRY_DB_NAME)}"
+
+    def display_url(self, store: SqliteStoreSettings | InfluxStoreSettings) -> str:
+        """The database URL with any password masked, for logs and ``check-config``."""
+        url = self.database_url(store)
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
+
 class ApiSettings(_Section):
     """The HTTP API and the public page."""
 
@@ -530,6 +577,7 @@ class CloudSettings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     store: StoreSettings = Field(default_factory=SqliteStoreSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     embedded_broker: EmbeddedBrokerSettings = Field(default_factory=EmbeddedBrokerSettings)
     log_level: LogLevel = LogLevel.INFO
@@ -551,6 +599,21 @@ class CloudSettings(BaseSettings):
         store = self.store
         if isinstance(store, SqliteStoreSettings) and self.control.database(store).resolve() == store.path.resolve():
             raise ValueError("control.path must differ from store.path: the control database is a file of its own")
+        return self
+
+    @model_validator(mode="after")
+    def _separate_registry(self) -> Self:
+        url = self.registry.url
+        if url is None or not url.startswith("sqlite:///"):
+            return self
+        path = Path(url.removeprefix("sqlite:///")).resolve()
+        others = {"store.path": self.store.path} if isinstance(self.store, SqliteStoreSettings) else {}
+        others["control.path"] = self.control.database(self.store)
+        for key, other in others.items():
+            if path == other.resolve():
+                raise ValueError(
+                    f"registry.url must name a file other than {key}: the registry is a database of its own"
+                )
         return self
 
     @model_validator(mode="after")

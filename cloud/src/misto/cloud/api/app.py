@@ -22,9 +22,11 @@ from misto.cloud.api.routes import (
     web,
 )
 from misto.cloud.api.routes import ingest as ingest_report
+from misto.cloud.api.routes import registry as registry_routes
 from misto.cloud.api.state import ApiState
 from misto.cloud.control import RemoteControl, open_control
 from misto.cloud.ingest.stats import IngestStats
+from misto.cloud.registry import RegistryRepository, open_registry
 from misto.cloud.settings import CloudSettings
 from misto.cloud.storage import open_store
 from misto.cloud.storage.base import Store
@@ -37,6 +39,9 @@ Operators, with `Authorization: Bearer <api.operator_token>`: `/api/v1/dead-lett
 `/api/v1/ingest` (ingest counters and refusals per gateway), and remote control of gateways:
 `/api/v1/gateways/{gateway}/config` (PUT a new configuration version, GET what the gateway answered)
 and `/api/v1/gateways/{gateway}/commands` (POST a command, GET the answers).
+The asset registry, `/api/v1/registry/{device-models,gateways,devices}`: anyone reads the public
+view of public records; operators read everything, create, update (with the record's `version`),
+delete and read each record's audit log.
 Prometheus: `/metrics` with `Authorization: Bearer <api.metrics_token>` (or the operator token).
 Times are RFC 3339 in UTC; units follow the metric vocabulary of `misto.protocol`.
 """
@@ -48,9 +53,11 @@ def create_app(
     store: Store | None = None,
     ingest: IngestStats | None = None,
     control: RemoteControl | None = None,
+    registry: RegistryRepository | None = None,
 ) -> FastAPI:
-    """The API over ``store`` and ``control``; without them, the app opens (and closes) the
-    configured store and control database itself in its lifespan, and then has no broker link
+    """The API over ``store``, ``control`` and ``registry``; without them, the app
+    opens (and closes) the configured store, control database and registry itself in its lifespan,
+    and then has no broker link
     (sending configurations and commands answers 503). ``ingest`` is the running ingester's
     counters, shown by ``/health``, ``/api/v1/ingest`` and ``/metrics`` (a registry of this app)."""
     state = ApiState(
@@ -59,21 +66,28 @@ def create_app(
         ingest=ingest,
         operator_token=settings.api.operator_token_value(),
         control=control,
+        registry=registry,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         owned_store = state.store is None
         owned_control = state.control is None
+        owned_registry = state.registry is None
         try:
             if owned_store:
                 state.store = await open_store(settings.store)
             if owned_control:
                 repository = await open_control(settings)
                 state.control = RemoteControl.from_settings(repository, None, settings.control)
+            if owned_registry:
+                state.registry = await open_registry(settings.registry.database_url(settings.store))
             yield
         finally:
             await state.counts.close()
+            if owned_registry and state.registry is not None:
+                await state.registry.close()
+                state.registry = None
             if owned_control and state.control is not None:
                 await state.control.repository.close()
                 state.control = None
@@ -85,7 +99,7 @@ def create_app(
     app.state.misto = state
     app.state.metrics_registry = metrics.new_registry(state)
     public = (health, devices, readings, series, gateways)
-    for module in (*public, gateway_config, commands, dead_letters, ingest_report, metrics, web):
+    for module in (*public, registry_routes, gateway_config, commands, dead_letters, ingest_report, metrics, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from misto.cloud.api.counts_cache import CountsCache
 from misto.cloud.control import RemoteControl
 from misto.cloud.ingest.stats import IngestStats
+from misto.cloud.registry import RegistryRepository
 from misto.cloud.settings import CloudSettings
 from misto.cloud.storage.base import Store
 
@@ -18,4 +19,5 @@ class ApiState:
     ingest: IngestStats | None  # None: no ingester runs in this process
     operator_token: str | None
     control: RemoteControl | None = None  # None until the app's lifespan opens it (or given by the service)
+    registry: RegistryRepository | None = None  # None until the app's lifespan opens it (or given)
     counts: CountsCache = field(default_factory=CountsCache)  # the store's totals for /health
