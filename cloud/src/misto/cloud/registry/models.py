@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Generic, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -86,6 +86,18 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class _Public(_Input):
+    """What anyone may see of a record: its declared fields, copied from the record, except that
+    the exact location of a record that is not public is left out (its district stays)."""
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        values = {name: getattr(record, name) for name in cls.model_fields}
+        if "location" in values and getattr(record, "visibility", None) is not Visibility.PUBLIC:
+            values["location"] = None
+        return cls(**values)
+
+
 class _Update(_Input):
     """Fields left out stay as they are; ``NOT_NULL`` fields may be changed but not cleared."""
 
@@ -138,7 +150,7 @@ class DeviceModelRecord:
     updated_at: datetime
 
 
-class DeviceModelPublic(_Input):
+class DeviceModelPublic(_Public):
     """The catalogue is public as a whole."""
 
     id: str
@@ -147,17 +159,6 @@ class DeviceModelPublic(_Input):
     name: str
     profile: str | None
     metrics: tuple[str, ...]
-
-    @classmethod
-    def of(cls, record: DeviceModelRecord) -> DeviceModelPublic:
-        return cls(
-            id=record.id,
-            kind=record.kind,
-            manufacturer=record.manufacturer,
-            name=record.name,
-            profile=record.profile,
-            metrics=record.metrics,
-        )
 
 
 # --- gateways --------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ class GatewayRecord:
     updated_at: datetime
 
 
-class GatewayPublic(_Input):
+class GatewayPublic(_Public):
     """No owner contact, no notes; the location only of a public gateway."""
 
     id: str
@@ -214,18 +215,6 @@ class GatewayPublic(_Input):
     organisation: str
     visibility: Visibility
     status: Lifecycle
-
-    @classmethod
-    def of(cls, record: GatewayRecord) -> GatewayPublic:
-        return cls(
-            id=record.id,
-            name=record.name,
-            location=record.location if record.visibility is Visibility.PUBLIC else None,
-            district=record.district,
-            organisation=record.organisation,
-            visibility=record.visibility,
-            status=record.status,
-        )
 
 
 # --- devices ---------------------------------------------------------------------------------
@@ -281,7 +270,7 @@ class DeviceRecord:
     updated_at: datetime
 
 
-class DevicePublic(_Input):
+class DevicePublic(_Public):
     """No owner contact, no notes; the exact location only of a public device (a private one keeps
     its district)."""
 
@@ -295,21 +284,6 @@ class DevicePublic(_Input):
     organisation: str
     visibility: Visibility
     status: Lifecycle
-
-    @classmethod
-    def of(cls, record: DeviceRecord) -> DevicePublic:
-        return cls(
-            id=record.id,
-            gateway_id=record.gateway_id,
-            model_id=record.model_id,
-            kind=record.kind,
-            install_date=record.install_date,
-            location=record.location if record.visibility is Visibility.PUBLIC else None,
-            district=record.district,
-            organisation=record.organisation,
-            visibility=record.visibility,
-            status=record.status,
-        )
 
 
 # --- results ---------------------------------------------------------------------------------
