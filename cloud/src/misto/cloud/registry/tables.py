@@ -134,6 +134,13 @@ broker_accounts = sa.Table(  # MQTT broker accounts (misto.cloud.registry.creden
 )
 
 
+# --- auth: people and API keys (misto.cloud.auth) ---
+
+# --- layers: geospatial features (misto.cloud.registry.layers) ---
+
+# --- provisioning: one-time gateway tokens (misto.cloud.registry.provisioning) ---
+
+
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's ``include_name`` hook: leave out what PostGIS owns and the PostGIS-only index."""
     return name not in _FOREIGN_TO_US
