@@ -35,7 +35,7 @@ async def test_file_is_wal_with_schema_version_and_survives_reopen(tmp_path: Pat
         await store.write_batch("gw-1:b:1", "gw-1", [pm25(1)])
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     async with await SqliteStore.open(path) as store:
         assert [r.value for r in await store.latest()] == [1.0]
         assert not await store.write_batch("gw-1:b:1", "gw-1", [pm25(2, 5)])  # dedup survives restarts
@@ -58,7 +58,7 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Pat
         assert after.health is not None
         assert after.health.health == health("gw-1")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = [row[1] for row in conn.execute("PRAGMA table_info(gateways)")]
         assert columns[-3:] == ["health", "health_at", "health_received_at"]
     conn.close()
@@ -116,6 +116,27 @@ async def test_old_message_ids_are_pruned_after_retention(tmp_path: Path) -> Non
 def windows(series: Series | None) -> list[tuple[datetime, int, float, float, float, float]]:
     assert series is not None
     return [(w.start, w.count, w.mean, w.min, w.max, w.last) for w in series.windows]
+
+
+async def test_a_version_3_database_gets_the_metric_index_used_across_devices(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as conn:  # what misto-cloud before the SQLite dashboards left behind
+        conn.executescript(MIGRATIONS[0] + MIGRATIONS[1] + MIGRATIONS[2])
+        conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    async with await SqliteStore.open(path) as store:
+        await store.write_batch("gw-1:b:1", "gw-1", [pm25(1.5), Reading("aq-2", "pm25", 2.5, "ug/m3", T0)])
+    query = (  # the shape of a city-overview panel: one metric across devices, from a rollup
+        "SELECT avg(r.sum / r.count) FROM series AS s JOIN rollup_1m AS r ON r.series_id = s.id"
+        " WHERE s.metric = 'pm25' AND r.start >= 0 AND r.start < 9e15"
+    )
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        plan = " / ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
+        assert "USING COVERING INDEX series_metric (metric=?)" in plan, plan
+        assert "SEARCH r USING PRIMARY KEY (series_id=? AND start>? AND start<?)" in plan, plan
+        assert conn.execute(query).fetchone()[0] == 2.0
+    conn.close()
 
 
 def letter(payload: bytes = b"{") -> DeadLetter:

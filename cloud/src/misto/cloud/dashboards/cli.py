@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from misto.cloud.dashboards.generate import DEFAULT_DIR, dashboards, differences, write
+from misto.cloud.dashboards.generate import DEFAULT_DIR, dashboards, differences, sqlite_dashboards, write
+from misto.cloud.dashboards.model import Flavour
 from misto.cloud.settings import check_secret, read_secret_file
 
 EXIT_FAILURE = 1
@@ -24,7 +25,19 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts show formats like ADDRESS[/UNIT] literally
 )
 
-DirOption = Annotated[Path, typer.Option("--dir", help="The dashboards folder.", file_okay=False)]
+DirOption = Annotated[Path, typer.Option("--dir", help="The dashboards folder (InfluxDB).", file_okay=False)]
+SqliteDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sqlite-dir",
+        help="The SQLite flavour's folder [default: DIR/../sqlite/dashboards].",
+        file_okay=False,
+    ),
+]
+
+
+def _sqlite_folder(folder: Path, sqlite_folder: Path | None) -> Path:
+    return sqlite_folder if sqlite_folder is not None else folder.parent / "sqlite" / "dashboards"
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -33,21 +46,24 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 @app.command()
-def build(folder: DirOption = DEFAULT_DIR) -> None:
-    """Write every dashboard's JSON into the folder (the generator's output, to commit)."""
-    for path in write(folder):
+def build(folder: DirOption = DEFAULT_DIR, sqlite_folder: SqliteDirOption = None) -> None:
+    """Write every dashboard's JSON into the folders (the generator's output, to commit): the
+    InfluxDB dashboards, and the SQLite flavour of those that have one."""
+    for path in write(folder) + write(_sqlite_folder(folder, sqlite_folder), Flavour.SQLITE):
         typer.echo(f"wrote {path}")
 
 
 @app.command()
-def check(folder: DirOption = DEFAULT_DIR) -> None:
-    """Exit 1 if the folder's JSON differs from what the generator makes now."""
-    problems = differences(folder)
+def check(folder: DirOption = DEFAULT_DIR, sqlite_folder: SqliteDirOption = None) -> None:
+    """Exit 1 if the folders' JSON differs from what the generator makes now."""
+    sqlite_dir = _sqlite_folder(folder, sqlite_folder)
+    problems = differences(folder) + differences(sqlite_dir, Flavour.SQLITE)
     for problem in problems:
         typer.echo(problem, err=True)
     if problems:
         raise typer.Exit(EXIT_FAILURE)
     typer.echo(f"{folder}: {len(dashboards())} dashboards up to date")
+    typer.echo(f"{sqlite_dir}: {len(sqlite_dashboards())} SQLite dashboards up to date")
 
 
 def _secret(value: str | None, file: Path | None, what: str) -> str | None:

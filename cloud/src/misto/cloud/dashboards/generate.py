@@ -2,7 +2,10 @@
 written to a folder (``misto-cloud dashboards build``) or compared with one (``... check``).
 
 The committed copies live in ``dashboards/grafana/dashboards/``, where Grafana's file provisioning
-(``dashboards/grafana/provisioning/dashboards/misto.yaml``) reads them.
+(``dashboards/grafana/provisioning/dashboards/misto.yaml``) reads them. The SQLite flavour of the
+dashboards that have one (:func:`sqlite_dashboards`) lives in ``dashboards/grafana/sqlite/dashboards/``,
+with its own provisioning (``dashboards/grafana/sqlite/provisioning/``): an operator provisions
+one or the other, by the store they run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from misto.cloud.dashboards.city import overview
 from misto.cloud.dashboards.kinds import air, noise, parking, traffic, waste
-from misto.cloud.dashboards.model import Dashboard, render
+from misto.cloud.dashboards.model import Dashboard, Flavour, has_sqlite, render
 from misto.cloud.dashboards.operations import health, ingest
 
 DEFAULT_DIR = Path("dashboards/grafana/dashboards")
@@ -24,29 +27,35 @@ def dashboards() -> tuple[Dashboard, ...]:
     return (overview(), air(), noise(), traffic(), parking(), waste(), health(), ingest())
 
 
-def to_text(board: Dashboard) -> str:
-    return json.dumps(render(board), indent=2, ensure_ascii=False) + "\n"
+def sqlite_dashboards() -> tuple[Dashboard, ...]:
+    """The dashboards with an SQLite flavour (every query has its SQL)."""
+    return tuple(board for board in dashboards() if has_sqlite(board))
 
 
-def rendered() -> dict[str, str]:
-    """File name -> JSON text of every dashboard."""
-    return {board.file: to_text(board) for board in dashboards()}
+def to_text(board: Dashboard, flavour: Flavour = Flavour.INFLUXDB) -> str:
+    return json.dumps(render(board, flavour), indent=2, ensure_ascii=False) + "\n"
 
 
-def write(folder: Path) -> list[Path]:
-    """Write every dashboard into ``folder`` (created if missing); the paths written."""
+def rendered(flavour: Flavour = Flavour.INFLUXDB) -> dict[str, str]:
+    """File name -> JSON text of every dashboard of ``flavour``."""
+    boards = sqlite_dashboards() if flavour is Flavour.SQLITE else dashboards()
+    return {board.file: to_text(board, flavour) for board in boards}
+
+
+def write(folder: Path, flavour: Flavour = Flavour.INFLUXDB) -> list[Path]:
+    """Write every dashboard of ``flavour`` into ``folder`` (created if missing); the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in rendered().items():
+    for name, text in rendered(flavour).items():
         path = folder / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
 
-def differences(folder: Path) -> list[str]:
+def differences(folder: Path, flavour: Flavour = Flavour.INFLUXDB) -> list[str]:
     """How ``folder`` differs from what the generator makes: missing, changed or extra files."""
-    expected = rendered()
+    expected = rendered(flavour)
     problems = []
     for name, text in expected.items():
         path = folder / name
@@ -63,7 +72,7 @@ def differences(folder: Path) -> list[str]:
 
 
 def targets(model: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """``(panel title, InfluxQL)`` of every target of a rendered dashboard."""
+    """``(panel title, query)`` of every target of a rendered dashboard (InfluxQL or SQL)."""
     for panel in model["panels"]:
         for target in panel.get("targets", []):
-            yield panel["title"], target["query"]
+            yield panel["title"], target.get("query", target.get("rawQueryText", ""))

@@ -4,6 +4,11 @@ Only what Misto's dashboards use: time-series, stat, bar-gauge, state-timeline a
 with raw InfluxQL targets, and query variables. Panels are laid out left to right, top to bottom
 on Grafana's 24-column grid. Every panel and target names the provisioned datasource by uid, so a
 dashboard works wherever a datasource with that uid exists (provisioned or pushed).
+
+Two flavours of one definition (:class:`Flavour`): InfluxDB (InfluxQL, datasource
+``misto-influxdb``) and the embedded SQLite store read by the frser-sqlite-datasource plugin
+(SQL, datasource ``misto-sqlite``). A query carries its SQL beside its InfluxQL; a dashboard whose
+every query and variable has SQL renders in the SQLite flavour too (:func:`has_sqlite`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,24 @@ from typing import Any
 
 DATASOURCE_UID = "misto-influxdb"
 DATASOURCE_TYPE = "influxdb"
+SQLITE_DATASOURCE_UID = "misto-sqlite"
+SQLITE_DATASOURCE_TYPE = "frser-sqlite-datasource"
 SCHEMA_VERSION = 39
 GRID_COLUMNS = 24
 
 Json = dict[str, Any]
 
 
-def datasource() -> Json:
+class Flavour(StrEnum):
+    """Which store a rendered dashboard reads: the SQLite one has uid ``<uid>-sqlite``."""
+
+    INFLUXDB = "influxdb"
+    SQLITE = "sqlite"
+
+
+def datasource(flavour: Flavour = Flavour.INFLUXDB) -> Json:
+    if flavour is Flavour.SQLITE:
+        return {"type": SQLITE_DATASOURCE_TYPE, "uid": SQLITE_DATASOURCE_UID}
     return {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
 
 
@@ -39,11 +55,16 @@ class ResultFormat(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One raw InfluxQL target. ``alias`` uses Grafana's patterns (``$tag_device``, ``$col``)."""
+    """One raw InfluxQL target. ``alias`` uses Grafana's patterns (``$tag_device``, ``$col``).
+
+    ``sql``: the same panel's query over the SQLite store, for the frser-sqlite-datasource plugin
+    (:mod:`misto.cloud.dashboards.sqlite_sql`); its column ``time`` (Unix seconds) is the time
+    column and the other columns are named as the series should be (no alias)."""
 
     influxql: str
     alias: str = ""
     format: ResultFormat = ResultFormat.TIME_SERIES
+    sql: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +120,7 @@ class Variable:
     include_all: bool = True
     all_value: str = ".*"
     options: tuple[tuple[str, str], ...] = ()  # (value, text)
+    sql: str = ""  # the query over the SQLite store (a query variable's, for the SQLite flavour)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +140,28 @@ class Dashboard:
         return self.file_name or f"{self.uid.removeprefix('misto-')}.json"
 
 
-def _target(query: Query, ref: str) -> Json:
+def has_sqlite(board: Dashboard) -> bool:
+    """Whether every query and query variable of ``board`` has its SQL (it renders as SQLite)."""
+    return all(q.sql for p in board.panels for q in p.queries) and all(v.sql or v.options for v in board.variables)
+
+
+def _sqlite_target(query: Query, ref: str) -> Json:
+    """A frser-sqlite-datasource target: the plugin's frontend substitutes Grafana's variables
+    (``$__from``, ``$__to``, ``$__interval_ms``, ``$resolution``) in ``rawQueryText`` into
+    ``queryText``; ``timeColumns`` names the columns it reads as Unix seconds."""
+    return {
+        "datasource": datasource(Flavour.SQLITE),
+        "refId": ref,
+        "queryType": "time series" if query.format is ResultFormat.TIME_SERIES else "table",
+        "rawQueryText": query.sql,
+        "queryText": query.sql,
+        "timeColumns": ["time"],
+    }
+
+
+def _target(query: Query, ref: str, flavour: Flavour = Flavour.INFLUXDB) -> Json:
+    if flavour is Flavour.SQLITE:
+        return _sqlite_target(query, ref)
     target: Json = {
         "datasource": datasource(),
         "refId": ref,
@@ -191,7 +234,7 @@ def _options(panel: Panel) -> Json:
             return {"showHeader": True, "cellHeight": "sm"}
 
 
-def _variable(variable: Variable) -> Json:
+def _variable(variable: Variable, flavour: Flavour = Flavour.INFLUXDB) -> Json:
     if variable.options:
         value, text = variable.options[0]
         return {
@@ -205,13 +248,14 @@ def _variable(variable: Variable) -> Json:
             "options": [{"selected": i == 0, "text": t, "value": v} for i, (v, t) in enumerate(variable.options)],
             "hide": 0,
         }
+    query = variable.sql if flavour is Flavour.SQLITE else variable.query
     return {
         "type": "query",
         "name": variable.name,
         "label": variable.label,
-        "datasource": datasource(),
-        "query": variable.query,
-        "definition": variable.query,
+        "datasource": datasource(flavour),
+        "query": query,
+        "definition": query,
         "multi": variable.multi,
         "includeAll": variable.include_all,
         "allValue": variable.all_value if variable.include_all else None,
@@ -224,8 +268,11 @@ def _variable(variable: Variable) -> Json:
     }
 
 
-def render(board: Dashboard) -> Json:
+def render(board: Dashboard, flavour: Flavour = Flavour.INFLUXDB) -> Json:
     """The dashboard's JSON model (``id`` null: Grafana assigns it; the uid is what stays)."""
+    if flavour is Flavour.SQLITE and not has_sqlite(board):
+        raise ValueError(f"{board.uid}: not every query has its SQL; it has no SQLite flavour")
+    sqlite = flavour is Flavour.SQLITE
     panels: list[Json] = []
     x = y = row_height = 0
     refs = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -237,9 +284,9 @@ def render(board: Dashboard) -> Json:
             "type": panel.type.value,
             "title": panel.title,
             "description": panel.description,
-            "datasource": datasource(),
+            "datasource": datasource(flavour),
             "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
-            "targets": [_target(q, refs[i]) for i, q in enumerate(panel.queries)],
+            "targets": [_target(q, refs[i], flavour) for i, q in enumerate(panel.queries)],
             "fieldConfig": _field_config(panel),
             "options": _options(panel),
         }
@@ -252,10 +299,10 @@ def render(board: Dashboard) -> Json:
         row_height = max(row_height, panel.height)
     return {
         "id": None,
-        "uid": board.uid,
-        "title": board.title,
+        "uid": f"{board.uid}-sqlite" if sqlite else board.uid,
+        "title": f"{board.title} (SQLite)" if sqlite else board.title,
         "description": board.description,
-        "tags": ["misto", *board.tags],
+        "tags": ["misto", *board.tags, *(["sqlite"] if sqlite else [])],
         "timezone": "browser",
         "editable": True,
         "graphTooltip": 1,
@@ -267,6 +314,6 @@ def render(board: Dashboard) -> Json:
             {"type": "dashboards", "tags": ["misto"], "asDropdown": True, "title": "Misto", "icon": "external link"}
         ],
         "annotations": {"list": []},
-        "templating": {"list": [_variable(v) for v in board.variables]},
+        "templating": {"list": [_variable(v, flavour) for v in board.variables]},
         "panels": panels,
     }

@@ -19,7 +19,11 @@ Tables:
   twice. The migration builds them from the readings already stored (version 3);
 - ``purges(resolution, before)``: everything of that resolution older than ``before`` (ms) has been
   deleted by retention, so queries read a coarser resolution there (version 3);
-- ``ingest_stats(instance, at, ...)``: the ingesters' self-metrics over time (version 3).
+- ``ingest_stats(instance, at, ...)``: the ingesters' self-metrics over time (version 3);
+- the index ``series_metric(metric, device)``: queries across devices (the SQLite flavour of the
+  Grafana dashboards, ``s.metric = 'pm25'`` joined to a rollup) start from the metric's series and
+  read each one's windows along the rollup's primary key, instead of scanning the whole rollup
+  table (version 4).
 
 The version is ``PRAGMA user_version``. ``MIGRATIONS[n]`` takes a database from version ``n`` to
 ``n + 1``; each runs in its own transaction at open. A change to the schema is a new entry here
@@ -170,7 +174,11 @@ CREATE TABLE ingest_stats (
 CREATE INDEX ingest_stats_at ON ingest_stats (at);
 """
 
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
+_V4: Final = """
+CREATE INDEX series_metric ON series (metric, device);
+"""
+
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
