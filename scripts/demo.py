@@ -224,6 +224,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def run(demo: Demo, plan: Plan, args: argparse.Namespace) -> int:
     run_dir, api = demo.run_dir, plan.api
+    # The map's base: the synthetic Kherson layers (districts, streets, parcels, networks) in the registry.
+    load = [str(BIN / "misto-cloud"), "layers", "load-sample", "--config", str(run_dir / "cloud.yaml")]
+    subprocess.run(load, check=True, stdout=subprocess.DEVNULL, timeout=60)
     demo.start("cloud", [str(BIN / "misto-cloud"), "serve", "--config", str(run_dir / "cloud.yaml")])
     wait_for("the API to answer", lambda: get_json(f"{api}/health"), demo, 30)
     sim_argv = [str(BIN / "misto-sim"), "serve"]
@@ -238,6 +241,7 @@ def run(demo: Demo, plan: Plan, args: argparse.Namespace) -> int:
     say(f"web page      {api}/")
     say(f"API docs      {api}/docs")
     say(f"devices       {api}/api/v1/devices")
+    say(f"map layers    {api}/api/v1/layers  (Kherson sample base, synthetic)")
     say(f"broker        {plan.broker_url}  (configs and secrets in {run_dir})")
     if args.until_live:
         return 0

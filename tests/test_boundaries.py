@@ -18,7 +18,11 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     # The simulator speaks Modbus with its own code (misto.sim.modbus), so that its tests check the
     # agent's pymodbus client against an independent implementation, and faults act on raw frames.
     "pymodbus": ("edge/src/misto/edge/drivers/modbus/",),
-    "paho": ("edge/src/misto/edge/uplink/mqtt", "cloud/src/misto/cloud/ingest/mqtt.py"),  # mqtt.py, mqtt_probe.py
+    "paho": (
+        "edge/src/misto/edge/uplink/mqtt",  # mqtt.py, mqtt_probe.py
+        "cloud/src/misto/cloud/ingest/mqtt.py",
+        "cloud/src/misto/cloud/ingest/paho_client.py",
+    ),
     "amqtt": ("cloud/src/misto/cloud/embedded_broker.py",),
     "sqlite3": ("cloud/src/misto/cloud/storage/sqlite", "edge/src/misto/edge/buffer/sqlite_log.py"),
     "fastapi": ("cloud/src/misto/cloud/api/",),
@@ -30,21 +34,30 @@ ADAPTERS: dict[str, tuple[str, ...]] = {
     "shapely": ("cloud/src/misto/cloud/geo/",),
     "pyproj": ("cloud/src/misto/cloud/geo/crs.py",),
     # The registry's storage side; its models, repository interface and errors stay free of SQLAlchemy.
-    "sqlalchemy": tuple(
-        f"cloud/src/misto/cloud/registry/{m}"
-        for m in (
-            "sql.py",
-            "engine.py",
-            "tables.py",
-            "rows.py",
-            "audit.py",
-            "spatial.py",
-            "credentials.py",
-            "migrations/",
-        )
+    "sqlalchemy": (
+        "cloud/src/misto/cloud/auth/store.py",  # people and API keys, on the registry's SqlRegistry
+        *(
+            f"cloud/src/misto/cloud/registry/{m}"
+            for m in (
+                "sql.py",
+                "engine.py",
+                "tables.py",
+                "rows.py",
+                "audit.py",
+                "spatial.py",
+                "credentials.py",
+                "provisioning.py",
+                "layers.py",
+                "layers_spatial.py",
+                "migrations/",
+            )
+        ),
     ),
     "alembic": ("cloud/src/misto/cloud/registry/migrations/",),
     "psycopg": (),  # loaded by SQLAlchemy from a postgresql+psycopg:// URL, imported by no module
+    "jwt": ("cloud/src/misto/cloud/auth/tokens.py",),
+    "pwdlib": ("cloud/src/misto/cloud/embedded_broker.py", "cloud/src/misto/cloud/auth/passwords.py"),
+    "multipart": (),  # python-multipart: loaded by FastAPI to parse the sign-in form
 }
 
 

@@ -16,8 +16,11 @@ from typing import Annotated, Any
 import typer
 
 from misto.cloud import __version__
+from misto.cloud.auth import cli as auth_cli
 from misto.cloud.dashboards.cli import app as dashboards_app
 from misto.cloud.errors import CloudError, ConfigError
+from misto.cloud.registry.bulk_cli import app as registry_app
+from misto.cloud.registry.layers_cli import app as layers_app
 from misto.cloud.registry.mosquitto_files import BrokerFiles, write_mosquitto_files
 from misto.cloud.registry.sql import SqlRegistry
 from misto.cloud.service import CloudService, ServiceUrls
@@ -35,6 +38,10 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts show formats like ADDRESS[/UNIT] literally
 )
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(auth_cli.users_app, name="users")
+app.add_typer(auth_cli.keys_app, name="api-keys")
+app.add_typer(registry_app, name="registry")
+app.add_typer(layers_app, name="layers")
 
 ConfigOption = Annotated[
     Path | None,

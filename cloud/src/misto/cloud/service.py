@@ -1,5 +1,8 @@
-"""The composition root: store, control database, embedded broker (optional), MQTT link + ingester,
-remote control and the HTTP API, in one asyncio loop, started in that order and stopped in reverse.
+"""The composition root: store, control database, registry, embedded broker (optional), MQTT link +
+ingester, remote control and the HTTP API, in one asyncio loop, started in that order and stopped
+in reverse. With ``registry.broker_files`` set, the service also keeps Mosquitto's password and ACL
+files in step with the registry (:class:`BrokerFilesKeeper`); with ``ingest.validation.
+device_ownership: registry`` the ingester takes device owners from the registry.
 
 Stopping (``stop`` is set, e.g. by SIGINT/SIGTERM): the subscriber stops taking new messages, the
 ingester completes the message in flight and those already received (each acknowledged after its
@@ -15,14 +18,16 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 import uvicorn
 
 from misto.cloud.api import create_app
+from misto.cloud.api.routes.provisioning import attach_broker_files
 from misto.cloud.control import RemoteControl, open_control
 from misto.cloud.embedded_broker import BrokerAccount, EmbeddedBroker
 from misto.cloud.errors import ServiceStartError
@@ -30,8 +35,11 @@ from misto.cloud.ingest import Ingester, IngestStats
 from misto.cloud.ingest.door import Door
 from misto.cloud.ingest.ingester import Batching
 from misto.cloud.ingest.mqtt import MqttSubscriber, SubscriberConfig
-from misto.cloud.ingest.ownership import FirstGatewayOwnership
+from misto.cloud.ingest.ownership import DeviceOwnership, FirstGatewayOwnership, RegistryOwnership
 from misto.cloud.ingest.snapshots import SnapshotRecorder
+from misto.cloud.registry import RegistryRepository, open_registry
+from misto.cloud.registry.mosquitto_files import BrokerFilesKeeper
+from misto.cloud.registry.sql import SqlRegistry
 from misto.cloud.settings import BrokerRole, CloudSettings, DeviceOwnershipMode, IngestSettings, MqttVersion
 from misto.cloud.storage import open_store
 from misto.cloud.storage.base import Store
@@ -79,13 +87,27 @@ def batching(settings: IngestSettings) -> Batching:
     )
 
 
-async def door(settings: IngestSettings, store: Store) -> Door:
-    """The checks of ``ingest.validation``; device ownership seeded from the stored devices."""
+async def door(settings: IngestSettings, store: Store, registry: RegistryRepository | None = None) -> Door:
+    """The checks of ``ingest.validation``; device ownership seeded from the stored devices
+    (``first_gateway``) or read from ``registry`` (``registry``: keep it fresh with its ``run``)."""
     validation = settings.validation
-    ownership = None
+    ownership: DeviceOwnership | None = None
     if validation.device_ownership is DeviceOwnershipMode.FIRST_GATEWAY:
-        ownership = await FirstGatewayOwnership.load(store)
-        log.info("device ownership: %d known device(s), each kept to its first gateway", len(ownership))
+        first = await FirstGatewayOwnership.load(store)
+        log.info("device ownership: %d known device(s), each kept to its first gateway", len(first))
+        ownership = first
+    elif validation.device_ownership is DeviceOwnershipMode.REGISTRY:
+        if registry is None:
+            raise ServiceStartError("ingester", "ingest.validation.device_ownership: registry needs the registry")
+        owners = await RegistryOwnership.load(
+            registry, unregistered=validation.unregistered_devices, refresh_s=validation.registry_refresh_s
+        )
+        log.info(
+            "device ownership: %d registered device(s); unregistered ones: %s",
+            len(owners),
+            validation.unregistered_devices.value,
+        )
+        ownership = owners
     return Door(
         max_future=timedelta(seconds=validation.max_future_s),
         max_age=timedelta(days=validation.max_age_days),
@@ -157,6 +179,7 @@ class CloudService:
             stack.push_async_callback(store.close)
             repository = await open_control(settings)
             stack.push_async_callback(repository.close)
+            registry, keeper = await self._open_registry(stack)
 
             config = SubscriberConfig.from_settings(settings.broker)
             if settings.embedded_broker.enabled:
@@ -171,7 +194,8 @@ class CloudService:
                 stats=self.stats,
             )
             control = RemoteControl.from_settings(repository, subscriber, settings.control)
-            app = create_app(settings, store=store, ingest=self.stats, control=control)
+            app = create_app(settings, store=store, ingest=self.stats, control=control, registry=registry)
+            attach_broker_files(app, keeper)
             server = _ApiServer(
                 uvicorn.Config(app, log_config=None, access_log=settings.log_level == "debug", lifespan="on")
             )
@@ -180,7 +204,7 @@ class CloudService:
                 subscriber,
                 acks=repository,
                 stats=self.stats,
-                door=await door(settings.ingest, store),
+                door=await self._door(stack, store, registry),
                 batching=batching(settings.ingest),
                 retry_max_s=settings.ingest.store_retry_max_s,
             )
@@ -220,6 +244,38 @@ class CloudService:
                     raise failure
                 if isinstance(failure, SystemExit):
                     raise ServiceStartError(task.get_name(), "stopped unexpectedly") from failure
+
+    async def _open_registry(self, stack: AsyncExitStack) -> tuple[RegistryRepository, BrokerFilesKeeper | None]:
+        """The registry, and with ``registry.broker_files`` the keeper of Mosquitto's files (running
+        until the stop)."""
+        registry = await open_registry(self.settings.registry.database_url(self.settings.store))
+        stack.push_async_callback(registry.close)
+        files = self.settings.registry.broker_files
+        if files is None:
+            return registry, None
+        if not isinstance(registry, SqlRegistry):
+            raise ServiceStartError("broker files", "registry.broker_files needs the SQL registry")
+        keeper = BrokerFilesKeeper(
+            registry,
+            files.passwd,
+            files.acl,
+            reload_pid=files.reload_pid,
+            reload_pid_file=files.reload_pid_file,
+            interval_s=files.interval_s,
+        )
+        self._background(stack, keeper.run(), "misto-broker-files")
+        return registry, keeper
+
+    async def _door(self, stack: AsyncExitStack, store: Store, registry: RegistryRepository) -> Door:
+        checks = await door(self.settings.ingest, store, registry)
+        if isinstance(checks.ownership, RegistryOwnership):
+            self._background(stack, checks.ownership.run(), "misto-device-owners")
+        return checks
+
+    @staticmethod
+    def _background(stack: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        stack.push_async_callback(_cancel, task)
 
     def _record_snapshots(self, stack: AsyncExitStack, store: Store, instance: str) -> None:
         """Store the ingester's counters every ``ingest.snapshot_interval_s`` until the service stops."""

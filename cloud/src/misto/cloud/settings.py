@@ -210,7 +210,15 @@ class DeviceOwnershipMode(StrEnum):
     """Whether a gateway may publish readings for a device that another gateway published first."""
 
     FIRST_GATEWAY = "first_gateway"  # a device belongs to the first gateway heard publishing it
+    REGISTRY = "registry"  # a device belongs to its gateway in the registry (docs/provisioning.md)
     OFF = "off"  # any gateway may publish for any device
+
+
+class UnregisteredDevices(StrEnum):
+    """With ``device_ownership: registry``, what happens to a device the registry does not list."""
+
+    FIRST_GATEWAY = "first_gateway"  # kept to the first gateway heard publishing it, until registered
+    REFUSE = "refuse"  # its readings are dead-lettered until it is registered
 
 
 class ValidationSettings(_Section):
@@ -221,6 +229,8 @@ class ValidationSettings(_Section):
     # session a week (broker.session_expiry_s): a reading can legitimately arrive two weeks late.
     max_age_days: float = Field(default=14.0, gt=0, le=3650)
     device_ownership: DeviceOwnershipMode = DeviceOwnershipMode.FIRST_GATEWAY
+    unregistered_devices: UnregisteredDevices = UnregisteredDevices.FIRST_GATEWAY
+    registry_refresh_s: float = Field(default=30.0, ge=1, le=86400)  # re-read device owners this often
 
 
 class IngestSettings(_Section):
@@ -416,10 +426,69 @@ class ControlSettings(_Section):
         return store.path.with_name(CONTROL_DB_NAME)
 
 
+class BrokerFilesSettings(_Section):
+    """Mosquitto's password and ACL files, kept in step with the registry by the service and
+    reloaded with SIGHUP (docs/provisioning.md): the broker's pid given, read from its pid file,
+    or neither (files written only; the broker reads them when it starts)."""
+
+    passwd: Path
+    acl: Path
+    reload_pid_file: Path | None = None
+    reload_pid: int | None = Field(default=None, ge=2)
+    interval_s: float = Field(default=5.0, ge=0.5, le=3600)  # also checked at once after each change
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.reload_pid is not None and self.reload_pid_file is not None:
+            raise ValueError("set reload_pid or reload_pid_file, not both")
+        if self.passwd.resolve() == self.acl.resolve():
+            raise ValueError("passwd and acl must be different files")
+        for name in ("passwd", "acl"):
+            if not getattr(self, name).parent.is_dir():
+                raise ValueError(f"{name}: directory {str(getattr(self, name).parent)!r} does not exist")
+        return self
+
+
+class ProvisioningSettings(_Section):
+    """Gateway provisioning (docs/provisioning.md): what a provisioned gateway is told, how long a
+    token lives, how many failed exchanges an address may make."""
+
+    broker_url: str | None = None  # the broker as gateways reach it; None: broker.url
+    token_ttl_s: int = Field(default=24 * 3600, ge=60, le=30 * 86400)
+    max_failures: int = Field(default=10, ge=1, le=10_000)  # per client address and window, then 429
+    failure_window_s: float = Field(default=600.0, ge=1, le=86400)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            try:
+                BrokerSettings(url=url)
+            except ValidationError as exc:
+                raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        return url
+
+
+class AssetStatusSettings(_Section):
+    """When a device or gateway counts as online, stale or offline (docs/registry.md#device-status)."""
+
+    online_within_s: int = Field(default=300, ge=1, le=7 * 86400)  # last reading at most this old: online
+    stale_within_s: int = Field(default=3600, ge=1, le=30 * 86400)  # then stale up to this age, then offline
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.stale_within_s < self.online_within_s:
+            raise ValueError("stale_within_s must be at least online_within_s")
+        return self
+
+
 class RegistrySettings(_Section):
     """The asset registry (device models, gateways, devices, broker accounts): docs/registry.md."""
 
     url: str | None = None  # None: sqlite:///misto-registry.db next to store.path
+    status: AssetStatusSettings = Field(default_factory=AssetStatusSettings)
+    broker_files: BrokerFilesSettings | None = None  # None: written only by `misto-cloud broker-files`
+    provisioning: ProvisioningSettings = Field(default_factory=ProvisioningSettings)
 
     @field_validator("url")
     @classmethod
@@ -461,6 +530,13 @@ class RegistrySettings(_Section):
         return parts._replace(netloc=netloc).geturl()
 
 
+class PublicDevices(StrEnum):
+    """Whose telemetry the public read endpoints show (misto.cloud.api.visibility)."""
+
+    NOT_PRIVATE = "not_private"  # every device but those the registry marks private
+    REGISTERED_PUBLIC = "registered_public"  # only devices registered and marked public
+
+
 class ApiSettings(_Section):
     """The HTTP API and the public page."""
 
@@ -472,18 +548,26 @@ class ApiSettings(_Section):
     metrics_token: SecretStr | None = None
     metrics_token_file: Path | None = None
     max_series_windows: int = Field(default=10_000, ge=1, le=1_000_000)
+    # Whose readings anonymous callers, citizens and partners see on /api/v1/devices,
+    # /readings/latest and /series (staff see all): not_private or registered_public.
+    public_devices: PublicDevices = PublicDevices.NOT_PRIVATE
+    # Signs people's sign-in tokens (JWT, HS256); unset: a random secret per process (tokens die
+    # at a restart). At least 32 characters (e.g. `openssl rand -hex 32`).
+    jwt_secret: SecretStr | None = None
+    jwt_secret_file: Path | None = None
+    jwt_expiry_minutes: int = Field(default=30, ge=1, le=24 * 60)
 
-    @field_validator("operator_token", "metrics_token")
+    @field_validator("operator_token", "metrics_token", "jwt_secret")
     @classmethod
     def _token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
             _check_token(value.get_secret_value(), str(info.field_name))
         return value
 
-    @field_validator("operator_token_file", "metrics_token_file")
+    @field_validator("operator_token_file", "metrics_token_file", "jwt_secret_file")
     @classmethod
     def _token_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        what = str(info.field_name).removesuffix("_token_file") + " token"
+        what = str(info.field_name).removesuffix("_file").replace("_token", " token").replace("_secret", " secret")
         if _check_secret_file(value, what) is not None:
             assert value is not None
             _check_token(read_secret_file(value), f"the {what} in {str(value)!r}")
@@ -491,10 +575,12 @@ class ApiSettings(_Section):
 
     @model_validator(mode="after")
     def _one_token(self) -> Self:
-        if self.operator_token is not None and self.operator_token_file is not None:
-            raise ValueError("set either operator_token or operator_token_file, not both")
-        if self.metrics_token is not None and self.metrics_token_file is not None:
-            raise ValueError("set either metrics_token or metrics_token_file, not both")
+        for name in ("operator_token", "metrics_token", "jwt_secret"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"set either {name} or {name}_file, not both")
+        jwt_secret = self.jwt_secret_value()
+        if jwt_secret is not None and len(jwt_secret) < 2 * MIN_TOKEN_LENGTH:  # HS256: 256 bits at least
+            raise ValueError(f"jwt_secret must be at least {2 * MIN_TOKEN_LENGTH} characters (`openssl rand -hex 32`)")
         return self
 
     def operator_token_value(self) -> str | None:
@@ -502,6 +588,9 @@ class ApiSettings(_Section):
 
     def metrics_token_value(self) -> str | None:
         return _resolve_secret(self.metrics_token, self.metrics_token_file)
+
+    def jwt_secret_value(self) -> str | None:
+        return _resolve_secret(self.jwt_secret, self.jwt_secret_file)
 
 
 def _check_token(token: str, what: str) -> None:

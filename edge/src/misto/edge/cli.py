@@ -102,6 +102,10 @@ from misto.edge.field_cli import register as _register_field  # noqa: E402 - as 
 
 _register_field(app)
 
+from misto.edge.provision import register as _register_provision  # noqa: E402 - as above
+
+_register_provision(app)
+
 
 def main() -> None:
     """Console-script entry point."""

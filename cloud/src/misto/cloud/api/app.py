@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from misto.cloud import __version__
+from misto.cloud.api.routes import auth as auth_routes
 from misto.cloud.api.routes import (
     commands,
     dead_letters,
@@ -18,12 +19,17 @@ from misto.cloud.api.routes import (
     health,
     metrics,
     readings,
+    registry_bulk,
+    registry_status,
     series,
     web,
 )
 from misto.cloud.api.routes import ingest as ingest_report
+from misto.cloud.api.routes import layers as layers_routes
+from misto.cloud.api.routes import provisioning as provisioning_routes
 from misto.cloud.api.routes import registry as registry_routes
 from misto.cloud.api.state import ApiState
+from misto.cloud.auth.authenticator import Authenticator
 from misto.cloud.control import RemoteControl, open_control
 from misto.cloud.ingest.stats import IngestStats
 from misto.cloud.registry import RegistryRepository, open_registry
@@ -34,8 +40,11 @@ from misto.cloud.storage.base import Store
 DESCRIPTION = """\
 Readings of Misto's city sensors, as stored by the ingester.
 
+Every endpoint states the roles it admits (admin, operator, technician, partner, citizen; docs/security.md).
+Send `Authorization: Bearer <credential>`: a token from `POST /api/v1/auth/token` (people), an API key
+`mst_...` (machines, rate-limited per key) or the bootstrap `api.operator_token` (an admin).
 Public: `/api/v1/devices`, `/api/v1/readings/latest`, `/api/v1/series`, `/api/v1/gateways`, `/health`.
-Operators, with `Authorization: Bearer <api.operator_token>`: `/api/v1/dead-letters`,
+Operators: `/api/v1/dead-letters`,
 `/api/v1/ingest` (ingest counters and refusals per gateway), and remote control of gateways:
 `/api/v1/gateways/{gateway}/config` (PUT a new configuration version, GET what the gateway answered)
 and `/api/v1/gateways/{gateway}/commands` (POST a command, GET the answers).
@@ -98,8 +107,23 @@ def create_app(
     app = FastAPI(title="Misto — city sensors API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.misto = state
     app.state.metrics_registry = metrics.new_registry(state)
+    app.state.auth = Authenticator.from_settings(settings.api, lambda: state.registry)  # people, keys, tokens
+    app.include_router(auth_routes.router)
     public = (health, devices, readings, series, gateways)
-    for module in (*public, registry_routes, gateway_config, commands, dead_letters, ingest_report, metrics, web):
+    for module in (
+        *public,
+        registry_bulk,
+        registry_status,
+        registry_routes,
+        gateway_config,
+        commands,
+        dead_letters,
+        ingest_report,
+        metrics,
+        web,
+    ):
         app.include_router(module.router)
+    app.include_router(provisioning_routes.router)
+    app.include_router(layers_routes.router)  # /api/v1/layers, /api/v1/geo/*
     app.mount("/static", StaticFiles(directory=web.WEB_DIR), name="static")
     return app

@@ -1,20 +1,17 @@
-"""Dependencies of the routes, as ``Annotated`` aliases: ``store: StoreDep``."""
+"""Dependencies of the routes, as ``Annotated`` aliases: ``store: StoreDep``. Who may call an
+endpoint is declared with :mod:`misto.cloud.api.access`."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from misto.cloud.api.state import ApiState
 from misto.cloud.control import RemoteControl
 from misto.cloud.storage.base import Store
 from misto.protocol import topics
-
-_bearer = HTTPBearer(auto_error=False, description="The operator token (api.operator_token)")
 
 
 def get_state(request: Request) -> ApiState:
@@ -55,22 +52,3 @@ def gateway_id(
 
 
 GatewayDep = Annotated[str, Depends(gateway_id)]
-
-
-def require_operator(
-    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """401 without a bearer token, 403 with a wrong one (or when no operator token is configured)."""
-    if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "operator token required: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if state.operator_token is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "operator endpoints are disabled: set api.operator_token")
-    if not hmac.compare_digest(credentials.credentials.encode(), state.operator_token.encode()):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid operator token")
-
-
-OperatorDep = Depends(require_operator)

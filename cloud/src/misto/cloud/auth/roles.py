@@ -20,7 +20,7 @@ class Role(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who called: ``subject`` names them in audit logs (``user:olena``, ``key:3f9a1c``,
-    ``token:operator``)."""
+    ``operator`` for the bootstrap operator token)."""
 
     subject: str
     role: Role

@@ -32,8 +32,11 @@ from misto.cloud.geo.geometry import GeometryChecker, kind_of, show
 from misto.cloud.geo.layers import FeatureProperties, GeometryType, Layer, spec
 
 MAX_ID_LENGTH = 64
+#: the longest collection ``name`` (stored by the registry); ``description`` has no limit
+MAX_TEXT_LENGTH = {"name": 500}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,9 +192,16 @@ class _Checker:
 
     def optional_text(self, doc: Mapping[str, Any], key: str, path: str) -> str | None:
         value = doc.get(key)
-        if value is None or isinstance(value, str):
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.add(path, f"expected a string, got {kind_of(value)}")
+        elif "\x00" in value:
+            self.add(path, "must not contain NUL characters")
+        elif len(value) > MAX_TEXT_LENGTH.get(key, len(value)):
+            self.add(path, f"at most {MAX_TEXT_LENGTH[key]} characters")
+        else:
             return value
-        self.add(path, f"expected a string, got {kind_of(value)}")
         return None
 
     def resolve_crs(self, declared: object, explicit: str | None) -> None:
@@ -283,6 +293,9 @@ class _Checker:
             value = str(value)
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
             self.add(path, f"expected a non-empty string or integer of at most {MAX_ID_LENGTH} characters")
+            return None
+        if _CONTROL.search(value):
+            self.add(path, f"{value!r} contains control characters")
             return None
         return value
 

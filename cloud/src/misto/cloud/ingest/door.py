@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from misto.cloud.ingest.inbound import InboundMessage
-from misto.cloud.ingest.ownership import DeviceOwnership
+from misto.cloud.ingest.ownership import DeviceOwnership, refusal
 from misto.cloud.storage.base import DeadLetter, DeadLetterKind, MessageWrite
 from misto.protocol import Reading, Telemetry
 from misto.protocol.vocabulary import METRICS, check_reading
@@ -68,7 +68,7 @@ class Door:
                 )
             elif ownership is not None and (owner := ownership.claim(reading.device, gateway)) is not None:
                 kind, field = DeadLetterKind.DEVICE_OWNER, "device"
-                reason = f"device {reading.device!r} belongs to gateway {owner!r}, not {gateway!r}"
+                reason = refusal(reading.device, gateway, owner)
             else:
                 good.append(reading)
                 if newest is None or reading.ts > newest:

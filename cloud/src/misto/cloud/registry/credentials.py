@@ -218,6 +218,21 @@ class BrokerCredentials:
 
         return await self._registry.transaction("revoke_credentials", change, actor=actor)
 
+    def set_gateway_secret(
+        self, conn: sa.Connection, gateway_id: str, password_hash: str, *, actor: str
+    ) -> BrokerAccount:
+        """In the caller's transaction (provisioning): issue the gateway's account, or replace the
+        secret of the one in use (rotate), audited like :meth:`issue_gateway` and :meth:`rotate`."""
+        row = conn.execute(
+            sa.select(broker_accounts).where(broker_accounts.c.username == gateway_id).with_for_update()
+        ).first()
+        if row is None or row.password_hash is None:
+            return self._issue(conn, gateway_id, AccountRole.GATEWAY, password_hash, actor)
+        before = _account(row)
+        if before.role is not AccountRole.GATEWAY:
+            raise CredentialError(gateway_id, f"is a {before.role.value} account, not a gateway's")
+        return self._set(conn, before, actor, password_hash=password_hash, secret_set_at=self._registry.now())
+
     # --- reads --------------------------------------------------------------------------------
 
     async def get(self, username: str) -> BrokerAccount:

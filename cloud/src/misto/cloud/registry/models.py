@@ -33,6 +33,10 @@ class Entity(StrEnum):
     GATEWAY = "gateway"
     DEVICE = "device"
     BROKER_ACCOUNT = "broker_account"
+    PROVISIONING_TOKEN = "provisioning_token"  # noqa: S105 - an entity name, not a secret
+    LAYER = "layer"  # a geospatial layer's imports (misto.cloud.registry.layers)
+    USER = "user"  # people (misto.cloud.auth)
+    API_KEY = "api_key"  # machines' API keys (misto.cloud.auth)
 
 
 class Visibility(StrEnum):

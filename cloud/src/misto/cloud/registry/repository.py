@@ -93,6 +93,13 @@ class RegistryRepository(Protocol):
         """Devices whose location lies in the box (edges included), ordered by id."""
         ...
 
+    async def devices_along(
+        self, layer: str, feature_id: str, distance_m: float, *, public_only: bool = False
+    ) -> list[NearbyDevice]:
+        """Devices within ``distance_m`` metres (geodesic) of a line feature of a layer (a water
+        main: ``water_network``, ``water-1``), nearest first (ties by id)."""
+        ...
+
     # audit
     async def audit(self, entity: Entity, entity_id: str, *, limit: int = DEFAULT_LIMIT) -> list[AuditEntry]:
         """Changes of one record, newest first."""

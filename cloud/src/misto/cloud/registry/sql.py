@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import exc
 
-from misto.cloud.registry import audit
+from misto.cloud.registry import audit, layers_spatial
 from misto.cloud.registry.engine import POSTGRES_WORKERS, create_engine
 from misto.cloud.registry.errors import (
     AlreadyExistsError,
@@ -497,6 +497,20 @@ class SqlRegistry:
             self._run,
             lambda c: [device_record(row) for row in self._spatial.in_box(c, where, box)],
         )
+
+    async def devices_along(
+        self, layer: str, feature_id: str, distance_m: float, *, public_only: bool = False
+    ) -> list[NearbyDevice]:
+        where = self._device_filters(None, None, None, public_only)
+
+        def query(conn: sa.Connection) -> list[NearbyDevice]:
+            found = layers_spatial.devices_along(
+                conn, self.dialect, where, layer=layer, feature_id=feature_id, distance_m=distance_m
+            )
+            nearby = [NearbyDevice(device_record(row), distance) for row, distance in found]
+            return sorted(nearby, key=lambda n: (n.distance_m, n.device.id))
+
+        return await self._call("devices_along", self._run, query)
 
     # --- audit --------------------------------------------------------------------------------
 

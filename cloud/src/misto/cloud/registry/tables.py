@@ -136,9 +136,98 @@ broker_accounts = sa.Table(  # MQTT broker accounts (misto.cloud.registry.creden
 
 # --- auth: people and API keys (misto.cloud.auth) ---
 
+ROLES_SQL = "role IN ('admin', 'operator', 'technician', 'partner', 'citizen')"  # misto.cloud.auth.roles.Role
+
+users = sa.Table(  # people, who sign in with a password (misto.cloud.auth.store)
+    "users",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),  # Argon2id ($argon2id$...); never shown
+    sa.Column("password_changed_at", _TS, nullable=False),  # tokens issued before it are refused
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("last_login_at", _TS, nullable=True),
+    *_record_columns(),
+    sa.CheckConstraint(ROLES_SQL, name="role_known"),
+)
+
+api_keys = sa.Table(  # machines' keys ``mst_<id>_<secret>``: only the secret's SHA-256 is kept
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),  # the public part of the key, names it in logs
+    sa.Column("secret_hash", sa.String(64), nullable=False),  # hex SHA-256 of the secret part
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("organisation", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("rate_limit", sa.Integer, nullable=False),  # requests per minute
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("revoked_at", _TS, nullable=True),
+    sa.CheckConstraint(ROLES_SQL, name="role_known"),
+    sa.CheckConstraint("rate_limit >= 1", name="rate_limit_positive"),
+    sa.Index(None, "organisation"),
+)
+
 # --- layers: geospatial features (misto.cloud.registry.layers) ---
+# A feature's geometry is kept as GeoJSON text (WGS 84) with its bounding box in four columns, the
+# cheap prefilter on SQLite. On PostgreSQL the migration adds a GiST index on the PostGIS geometry
+# parsed from that text (POSTGIS_FEATURE_EXPRESSION), which the layer queries use; like the devices'
+# index it exists only in the migration and is left out of schema comparisons. (An index, not a
+# generated geometry column: SQLAlchemy does not know PostGIS types and warns when it reflects one.)
+
+POSTGIS_FEATURE_INDEX = "ix_layer_features_geom_gist"
+POSTGIS_FEATURE_EXPRESSION = "ST_SetSRID(ST_GeomFromGeoJSON(layer_features.geometry), 4326)"
+_FOREIGN_TO_US = _FOREIGN_TO_US | {POSTGIS_FEATURE_INDEX}
+
+layer_features = sa.Table(
+    "layer_features",
+    metadata,
+    sa.Column("layer", sa.String(32), primary_key=True),
+    sa.Column("feature_id", sa.String(64), primary_key=True),
+    sa.Column("geometry_type", sa.String(16), nullable=False),
+    sa.Column("geometry", sa.Text, nullable=False),  # GeoJSON geometry object, WGS 84
+    sa.Column("properties", sa.JSON, nullable=False),
+    sa.Column("west", sa.Double, nullable=False),
+    sa.Column("south", sa.Double, nullable=False),
+    sa.Column("east", sa.Double, nullable=False),
+    sa.Column("north", sa.Double, nullable=False),
+    sa.Column("imported_at", _TS, nullable=False),
+    sa.CheckConstraint("west <= east AND south <= north", name="bbox_order"),
+    sa.Index(None, "layer", "south", "north"),  # the bounding-box prefilter on SQLite
+)
+
+layer_imports = sa.Table(  # the last import of each layer; every import is also in audit_log
+    "layer_imports",
+    metadata,
+    sa.Column("layer", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(500), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("source", sa.String(500), nullable=True),
+    sa.Column("source_crs", sa.String(64), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("feature_count", sa.Integer, nullable=False),
+    sa.Column("imported_at", _TS, nullable=False),
+    sa.Column("imported_by", sa.String(200), nullable=False),
+)
 
 # --- provisioning: one-time gateway tokens (misto.cloud.registry.provisioning) ---
+
+provisioning_tokens = sa.Table(  # one-time gateway provisioning tokens; only the token's SHA-256 is kept
+    "provisioning_tokens",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),  # shown to operators, to name a token (not secret)
+    sa.Column("gateway_id", sa.String(63), sa.ForeignKey("gateways.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),  # hex SHA-256 of the token
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("expires_at", _TS, nullable=False),
+    sa.Column("used_at", _TS, nullable=True),
+    sa.Column("revoked_at", _TS, nullable=True),
+    sa.CheckConstraint("used_at IS NULL OR revoked_at IS NULL", name="used_or_revoked"),
+    sa.UniqueConstraint("token_hash"),
+    sa.Index(None, "gateway_id"),
+)
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

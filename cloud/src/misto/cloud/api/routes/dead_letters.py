@@ -6,7 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from misto.cloud.api import models
-from misto.cloud.api.deps import OperatorDep, StoreDep
+from misto.cloud.api.access import allow
+from misto.cloud.api.deps import StoreDep
+from misto.cloud.auth.roles import Role
 from misto.cloud.storage.base import StoredDeadLetter
 
 router = APIRouter(prefix="/api/v1", tags=["operators"])
@@ -15,9 +17,12 @@ router = APIRouter(prefix="/api/v1", tags=["operators"])
 @router.get(
     "/dead-letters",
     response_model=list[models.DeadLetter],
-    dependencies=[OperatorDep],
-    summary="What the ingester could not store, newest first (operator token required)",
-    responses={401: {"description": "No bearer token"}, 403: {"description": "Wrong token"}},
+    dependencies=[allow(Role.ADMIN, Role.OPERATOR)],
+    summary="What the ingester could not store, newest first (operators)",
+    responses={
+        401: {"description": "No credentials"},
+        403: {"description": "Credentials refused or role not admitted"},
+    },
 )
 async def list_dead_letters(
     store: StoreDep,

@@ -3,13 +3,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from misto.cloud.api import models
+from misto.cloud.api.access import PUBLIC
 from misto.cloud.api.deps import StoreDep
+from misto.cloud.api.visibility import DeviceFilterDep
 
-router = APIRouter(prefix="/api/v1", tags=["devices"])
+router = APIRouter(prefix="/api/v1", tags=["devices"], dependencies=[PUBLIC])
 
 
 @router.get("/devices", response_model=list[models.Device], summary="Every device with its latest readings")
-async def list_devices(store: StoreDep) -> list[models.Device]:
+async def list_devices(store: StoreDep, shown: DeviceFilterDep) -> list[models.Device]:
     devices = await store.devices()
     return [
         models.Device(
@@ -21,4 +23,5 @@ async def list_devices(store: StoreDep) -> list[models.Device]:
             ],
         )
         for info in sorted(devices, key=lambda d: d.device)
+        if shown.shows(info.device)
     ]

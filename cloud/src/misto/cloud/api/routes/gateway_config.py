@@ -1,20 +1,27 @@
 """``/api/v1/gateways/{gateway}/config``: the gateway's desired configuration, versioned and
-retained on ``misto/v1/<gateway>/config``, and what the gateway answered (operators only)."""
+retained on ``misto/v1/<gateway>/config``, and what the gateway answered: operators and admins
+publish, technicians also read."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
 from misto.cloud.api import models
+from misto.cloud.api.access import allow
 from misto.cloud.api.control_errors import control_errors
-from misto.cloud.api.deps import ControlDep, GatewayDep, OperatorDep
+from misto.cloud.api.deps import ControlDep, GatewayDep
+from misto.cloud.auth.roles import Role
 from misto.cloud.control import AckRecord, ConfigStatus
 
-router = APIRouter(prefix="/api/v1/gateways", tags=["remote control"], dependencies=[OperatorDep])
+router = APIRouter(prefix="/api/v1/gateways", tags=["remote control"])
+#: Who may publish configurations and send commands.
+SENDERS = (Role.ADMIN, Role.OPERATOR)
+#: Who may read them and the gateways' answers.
+READERS = (Role.ADMIN, Role.OPERATOR, Role.TECHNICIAN)
 
 AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
-    401: {"description": "No bearer token"},
-    403: {"description": "Wrong token"},
+    401: {"description": "No credentials"},
+    403: {"description": "Credentials refused, or a role not admitted"},
     422: {"description": "Invalid gateway id or body; `loc` names the field"},
 }
 
@@ -24,6 +31,7 @@ AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
     response_model=models.GatewayConfig,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Publish a new configuration version (retained); the gateway answers with an ack",
+    dependencies=[allow(*SENDERS)],
     responses={
         **AUTH_RESPONSES,
         409: {"description": "version is not greater than every version issued"},
@@ -41,6 +49,7 @@ async def put_config(gateway: GatewayDep, body: models.ConfigIn, control: Contro
     "/{gateway}/config",
     response_model=models.GatewayConfig,
     summary="The desired configuration and the gateway's answers",
+    dependencies=[allow(*READERS)],
     responses={**AUTH_RESPONSES, 404: {"description": "No configuration was published to the gateway"}},
 )
 async def get_config(gateway: GatewayDep, control: ControlDep) -> models.GatewayConfig:

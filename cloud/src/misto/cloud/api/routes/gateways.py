@@ -1,5 +1,5 @@
 """``/api/v1/gateways``: every gateway's status and health summary (public), and a gateway's whole
-latest health message (operators only: it holds the gateway's internals)."""
+latest health message (staff only: it holds the gateway's internals)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 from fastapi import APIRouter, HTTPException, status
 
 from misto.cloud.api import models
-from misto.cloud.api.deps import GatewayDep, OperatorDep, StoreDep
+from misto.cloud.api.access import PUBLIC, STAFF, allow
+from misto.cloud.api.deps import GatewayDep, StoreDep
 from misto.cloud.storage.base import GatewayHealth
 from misto.protocol import DeviceState, codec
 
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["gateways"])
     "/gateways",
     response_model=list[models.Gateway],
     summary="Every gateway's status, health summary and when it was last heard",
+    dependencies=[PUBLIC],
 )
 async def list_gateways(store: StoreDep) -> list[models.Gateway]:
     return [
@@ -38,12 +40,12 @@ async def list_gateways(store: StoreDep) -> list[models.Gateway]:
 @router.get(
     "/gateways/{gateway}/health",
     response_model=models.GatewayHealth,
-    dependencies=[OperatorDep],
+    dependencies=[allow(*STAFF)],
     tags=["operators"],
-    summary="The gateway's newest health message, whole (operator token required)",
+    summary="The gateway's newest health message, whole (staff: admin, operator, technician)",
     responses={
-        401: {"description": "No bearer token"},
-        403: {"description": "Wrong token"},
+        401: {"description": "No credentials"},
+        403: {"description": "Credentials refused, or a role not admitted"},
         404: {"description": "No health message from this gateway yet"},
         422: {"description": "Invalid gateway id"},
     },

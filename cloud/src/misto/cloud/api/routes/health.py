@@ -7,10 +7,11 @@ from fastapi import APIRouter, Response, status
 
 from misto.cloud import __version__
 from misto.cloud.api import models
+from misto.cloud.api.access import PUBLIC
 from misto.cloud.api.deps import StateDep
 from misto.cloud.errors import CloudError
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 log = logging.getLogger(__name__)
 
 

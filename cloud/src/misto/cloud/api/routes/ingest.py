@@ -1,5 +1,5 @@
 """``GET /api/v1/ingest``: what the ingester of this process took in, wrote and refused, with the
-refusals per gateway and kind (operator token). The refused items themselves are at
+refusals per gateway and kind (operators and admins). The refused items themselves are at
 ``GET /api/v1/dead-letters?gateway=...``."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from misto.cloud.api.deps import OperatorDep, StateDep
+from misto.cloud.api.access import allow
+from misto.cloud.api.deps import StateDep
+from misto.cloud.auth.roles import Role
 
 router = APIRouter(prefix="/api/v1", tags=["operators"])
 
@@ -50,11 +52,11 @@ class IngestReport(_Out):
 @router.get(
     "/ingest",
     response_model=IngestReport,
-    dependencies=[OperatorDep],
-    summary="Ingest counters and refusals per gateway (operator token required)",
+    dependencies=[allow(Role.ADMIN, Role.OPERATOR)],
+    summary="Ingest counters and refusals per gateway (operators)",
     responses={
-        401: {"description": "No bearer token"},
-        403: {"description": "Wrong token"},
+        401: {"description": "No credentials"},
+        403: {"description": "Credentials refused, or a role not admitted"},
         404: {"description": "No ingester runs in this process"},
     },
 )

@@ -6,7 +6,8 @@ the ingester's hot path only adds to plain integers.
 
 The metrics name gateways (rejections per gateway), so they are not public: a scrape needs
 ``Authorization: Bearer`` with ``api.metrics_token`` (read-only, for Prometheus'
-``authorization.credentials_file``) or the operator token.
+``authorization.credentials_file``), or the credentials of an admin or operator (the operator
+token, a JWT or an API key).
 """
 
 from __future__ import annotations
@@ -15,21 +16,25 @@ import hmac
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from misto.cloud.api.access import AuthenticatorDep, Credentials, refused, require
 from misto.cloud.api.deps import StateDep
 from misto.cloud.api.state import ApiState
+from misto.cloud.auth import keys, tokens
+from misto.cloud.auth.authenticator import Authenticator
+from misto.cloud.auth.errors import AuthError
+from misto.cloud.auth.roles import Role
 from misto.cloud.ingest.stats import Histogram, IngestStats
 
 router = APIRouter(tags=["operators"])
 #: The classic text format: what every Prometheus version scrapes (the names here need no escaping).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_bearer = HTTPBearer(auto_error=False, description="api.metrics_token or the operator token")
+#: Who may scrape besides the holder of ``api.metrics_token``.
+SCRAPERS = frozenset({Role.ADMIN, Role.OPERATOR})
 
 
 def new_registry(state: ApiState) -> CollectorRegistry:
@@ -39,38 +44,74 @@ def new_registry(state: ApiState) -> CollectorRegistry:
     return registry
 
 
-def require_metrics_reader(
-    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """401 without a bearer token; 403 unless it is the metrics or the operator token."""
+async def require_metrics_reader(state: StateDep, authenticator: AuthenticatorDep, credentials: Credentials) -> None:
+    """401 without a bearer credential; the metrics token, or an admin's or operator's credentials;
+    403 otherwise (and when neither the metrics nor the operator token is configured)."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "metrics token required: send 'Authorization: Bearer <api.metrics_token or api.operator_token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    tokens = [t for t in (state.settings.api.metrics_token_value(), state.operator_token) if t is not None]
-    if not tokens:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "/metrics is disabled: set api.metrics_token")
-    given = credentials.credentials.encode()
-    if not any(hmac.compare_digest(given, token.encode()) for token in tokens):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid metrics token")
+    given = credentials.credentials
+    metrics_token = state.settings.api.metrics_token_value()
+    if metrics_token is not None and hmac.compare_digest(given.encode(), metrics_token.encode()):
+        return
+    if not (keys.looks_like_key(given) or tokens.looks_like_jwt(given)):  # a plain token
+        if metrics_token is None and authenticator.operator_token is None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "/metrics is disabled: set api.metrics_token")
+        if authenticator.operator_token is None or not hmac.compare_digest(
+            given.encode(), authenticator.operator_token.encode()
+        ):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid metrics token")
+    try:
+        caller = await authenticator.identify(given)
+    except AuthError as error:
+        raise refused(error) from None
+    require(caller, SCRAPERS)
+
+
+require_metrics_reader.admitted = SCRAPERS  # type: ignore[attr-defined]
 
 
 @router.get(
     "/metrics",
     dependencies=[Depends(require_metrics_reader)],
-    summary="Ingest self-metrics in the Prometheus text format (metrics or operator token)",
+    summary="Ingest self-metrics in the Prometheus text format (metrics token, admins, operators)",
     response_class=Response,
     responses={
         200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text exposition format 0.0.4"},
-        401: {"description": "No bearer token"},
-        403: {"description": "Wrong token"},
+        401: {"description": "No credentials"},
+        403: {"description": "Credentials refused, or a role not admitted"},
     },
 )
 async def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.metrics_registry
-    return Response(content=generate_latest(registry), media_type=CONTENT_TYPE)
+    access = CollectorRegistry(auto_describe=False)  # the authenticator of this app, as it is now
+    access.register(AccessCollector(request.app.state.auth))
+    return Response(content=generate_latest(registry) + generate_latest(access), media_type=CONTENT_TYPE)
+
+
+class AccessCollector:
+    """Requests refused by the per-key rate limits (and sign-in attempt limits) of this process;
+    absent until a key is used or a sign-in attempted (``or vector(0)`` in PromQL)."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    def collect(self) -> Iterator[Metric]:
+        limiter = self._authenticator.limiter
+        if not limiter.in_use:
+            return
+        refused = limiter.refused
+        yield _counter("misto_api_rate_limited", "Requests refused by a rate limit (429)", sum(refused.values()))
+        by_key = CounterMetricFamily(
+            "misto_api_rate_limited_by_key", "Requests refused by an API key's rate limit", labels=["key"]
+        )
+        for name, count in sorted(refused.items()):
+            if name.startswith("key:"):
+                by_key.add_metric([name.removeprefix("key:")], count)
+        yield by_key
 
 
 class IngestCollector:

@@ -1,25 +1,29 @@
 """``/api/v1/registry/{device-models,gateways,devices}``: the asset registry (docs/registry.md).
 
 Anyone may read the public view (``*Public``) of public records (the device-model catalogue is
-public as a whole); with the operator token, reads show every record in full, and operators
-create (201), update (``PATCH`` with the ``version`` they read: 409 when it is stale), delete
-(409 while still referenced) and read each record's audit log. A private record is "not found"
-to the public. Changes are recorded in the audit log as made by ``operator``.
+public as a whole); staff (admin, operator, technician) read every record in full. Operators and
+admins create (201), update (``PATCH`` with the ``version`` they read: 409 when it is stale),
+delete (409 while still referenced) and read each record's audit log; technicians may also
+register and update gateways and devices (those they install: location, install date, status),
+but not delete them nor change the device-model catalogue. A private
+record is "not found" to the public. The audit log names who made each change
+(``principal.subject``: ``user:olena``, ``key:3f9a1c0b2d4e``, or ``operator`` for the bootstrap
+operator token).
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from misto.cloud.api.deps import OperatorDep, StateDep
+from misto.cloud.api.access import PUBLIC, STAFF, allow
+from misto.cloud.api.deps import StateDep
+from misto.cloud.auth.roles import Principal, Role
 from misto.cloud.registry import (
     AlreadyExistsError,
     InUseError,
@@ -52,13 +56,16 @@ from misto.cloud.registry.models import (
 from misto.cloud.registry.repository import DEFAULT_LIMIT, MAX_LIMIT
 from misto.protocol.vocabulary import SensorKind
 
-#: The actor of changes made with the operator token (per-user roles come later).
-OPERATOR_ACTOR = "operator"
+#: Who may change the catalogue and add or remove records, and read the audit log.
+EDITORS = (Role.ADMIN, Role.OPERATOR)
+#: Who may register and update gateways and devices (field staff too).
+FIELD_EDITORS = (Role.ADMIN, Role.OPERATOR, Role.TECHNICIAN)
+Editor = Annotated[Principal, allow(*EDITORS)]
+FieldEditor = Annotated[Principal, allow(*FIELD_EDITORS)]
 RETRY_AFTER_S = 5
 PREFIX = "/api/v1/registry"
 
 router = APIRouter(prefix=PREFIX, tags=["registry"])
-_bearer = HTTPBearer(auto_error=False, description="The operator token (api.operator_token)")
 
 T = TypeVar("T")
 Location = Literal["body", "query"]
@@ -73,28 +80,22 @@ def get_registry(state: StateDep) -> RegistryRepository:
 RegistryDep = Annotated[RegistryRepository, Depends(get_registry)]
 
 
-def is_operator(state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> bool:
-    """False without a token (the public view); a wrong token is refused (403), not taken as public."""
-    if credentials is None:
-        return False
-    if state.operator_token is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "operator endpoints are disabled: set api.operator_token")
-    if not hmac.compare_digest(credentials.credentials.encode(), state.operator_token.encode()):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid operator token")
-    return True
+def sees_everything(viewer: Annotated[Principal | None, PUBLIC]) -> bool:
+    """Staff read every record in full; anyone else (or no one) the public view of public ones."""
+    return viewer is not None and viewer.role in STAFF
 
 
-OperatorView = Annotated[bool, Depends(is_operator)]
+OperatorView = Annotated[bool, Depends(sees_everything)]
 After = Annotated[str | None, Query(max_length=64, description="Continue after this id (next_after of a page)")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 DeleteVersion = Annotated[int | None, Query(ge=1, description="The version read; 409 when it is stale")]
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No operator token"},
-    403: {"description": "Wrong operator token"},
+    401: {"description": "No credentials"},
+    403: {"description": "Credentials refused, or a role not admitted"},
 }
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Wrong operator token"},
+    403: {"description": "Credentials refused"},
     404: {"description": "No such record (or a private one, to the public)"},
 }
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -164,7 +165,7 @@ class DeviceModelPatch(DeviceModelUpdate):
 @router.get(
     "/device-models",
     response_model=PageOut[DeviceModelRecord] | PageOut[DeviceModelPublic],
-    summary="The device-model catalogue (full records with the operator token)",
+    summary="The device-model catalogue (full records for staff)",
     responses={403: READ_RESPONSES[403]},
 )
 async def list_device_models(
@@ -200,12 +201,13 @@ async def get_device_model(
     response_model=DeviceModelRecord,
     status_code=status.HTTP_201_CREATED,
     summary="Add a device model",
-    dependencies=[OperatorDep],
     responses=WRITE_RESPONSES,
 )
-async def create_device_model(body: DeviceModelCreate, registry: RegistryDep, response: Response) -> DeviceModelRecord:
+async def create_device_model(
+    body: DeviceModelCreate, registry: RegistryDep, response: Response, principal: Editor
+) -> DeviceModelRecord:
     with registry_errors():
-        record = await registry.create_model(body, actor=OPERATOR_ACTOR)
+        record = await registry.create_model(body, actor=principal.subject)
     _located(response, f"device-models/{record.id}")
     return record
 
@@ -214,32 +216,34 @@ async def create_device_model(body: DeviceModelCreate, registry: RegistryDep, re
     "/device-models/{model_id}",
     response_model=DeviceModelRecord,
     summary="Change a device model (only the fields sent; `version` as read)",
-    dependencies=[OperatorDep],
     responses={**WRITE_RESPONSES, 404: READ_RESPONSES[404]},
 )
-async def update_device_model(model_id: ModelId, body: DeviceModelPatch, registry: RegistryDep) -> DeviceModelRecord:
+async def update_device_model(
+    model_id: ModelId, body: DeviceModelPatch, registry: RegistryDep, principal: Editor
+) -> DeviceModelRecord:
     changes = DeviceModelUpdate.model_validate(_changes(body))
     with registry_errors():
-        return await registry.update_model(model_id, changes, version=body.version, actor=OPERATOR_ACTOR)
+        return await registry.update_model(model_id, changes, version=body.version, actor=principal.subject)
 
 
 @router.delete(
     "/device-models/{model_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a device model (409 while devices use it)",
-    dependencies=[OperatorDep],
     responses={**WRITE_RESPONSES, 404: READ_RESPONSES[404]},
 )
-async def delete_device_model(model_id: ModelId, registry: RegistryDep, version: DeleteVersion = None) -> None:
+async def delete_device_model(
+    model_id: ModelId, registry: RegistryDep, principal: Editor, version: DeleteVersion = None
+) -> None:
     with registry_errors("query"):
-        await registry.delete_model(model_id, version=version, actor=OPERATOR_ACTOR)
+        await registry.delete_model(model_id, version=version, actor=principal.subject)
 
 
 @router.get(
     "/device-models/{model_id}/audit",
     response_model=list[AuditEntry],
     summary="The changes of a device model, newest first",
-    dependencies=[OperatorDep],
+    dependencies=[allow(*EDITORS)],
     responses=AUTH_RESPONSES,
 )
 async def device_model_audit(
@@ -261,7 +265,7 @@ class GatewayPatch(GatewayUpdate):
 @router.get(
     "/gateways",
     response_model=PageOut[GatewayRecord] | PageOut[GatewayPublic],
-    summary="Gateways (public ones, public fields; everything with the operator token)",
+    summary="Gateways (public ones, public fields; everything for staff)",
     responses={403: READ_RESPONSES[403]},
 )
 async def list_gateways(
@@ -298,12 +302,13 @@ async def get_gateway(
     response_model=GatewayRecord,
     status_code=status.HTTP_201_CREATED,
     summary="Register a gateway",
-    dependencies=[OperatorDep],
     responses=WRITE_RESPONSES,
 )
-async def create_gateway(body: GatewayCreate, registry: RegistryDep, response: Response) -> GatewayRecord:
+async def create_gateway(
+    body: GatewayCreate, registry: RegistryDep, response: Response, principal: FieldEditor
+) -> GatewayRecord:
     with registry_errors():
-        record = await registry.create_gateway(body, actor=OPERATOR_ACTOR)
+        record = await registry.create_gateway(body, actor=principal.subject)
     _located(response, f"gateways/{record.id}")
     return record
 
@@ -312,32 +317,34 @@ async def create_gateway(body: GatewayCreate, registry: RegistryDep, response: R
     "/gateways/{gateway_id}",
     response_model=GatewayRecord,
     summary="Change a gateway (only the fields sent; `version` as read)",
-    dependencies=[OperatorDep],
     responses={**WRITE_RESPONSES, 404: READ_RESPONSES[404]},
 )
-async def update_gateway(gateway_id: GatewayId, body: GatewayPatch, registry: RegistryDep) -> GatewayRecord:
+async def update_gateway(
+    gateway_id: GatewayId, body: GatewayPatch, registry: RegistryDep, principal: FieldEditor
+) -> GatewayRecord:
     changes = GatewayUpdate.model_validate(_changes(body))
     with registry_errors():
-        return await registry.update_gateway(gateway_id, changes, version=body.version, actor=OPERATOR_ACTOR)
+        return await registry.update_gateway(gateway_id, changes, version=body.version, actor=principal.subject)
 
 
 @router.delete(
     "/gateways/{gateway_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a gateway (409 while devices are attached to it)",
-    dependencies=[OperatorDep],
     responses={**WRITE_RESPONSES, 404: READ_RESPONSES[404]},
 )
-async def delete_gateway(gateway_id: GatewayId, registry: RegistryDep, version: DeleteVersion = None) -> None:
+async def delete_gateway(
+    gateway_id: GatewayId, registry: RegistryDep, principal: Editor, version: DeleteVersion = None
+) -> None:
     with registry_errors("query"):
-        await registry.delete_gateway(gateway_id, version=version, actor=OPERATOR_ACTOR)
+        await registry.delete_gateway(gateway_id, version=version, actor=principal.subject)
 
 
 @router.get(
     "/gateways/{gateway_id}/audit",
     response_model=list[AuditEntry],
     summary="The changes of a gateway, newest first",
-    dependencies=[OperatorDep],
+    dependencies=[allow(*EDITORS)],
     responses=AUTH_RESPONSES,
 )
 async def gateway_audit(gateway_id: GatewayId, registry: RegistryDep, limit: Limit = DEFAULT_LIMIT) -> list[AuditEntry]:
@@ -357,7 +364,7 @@ class DevicePatch(DeviceUpdate):
 @router.get(
     "/devices",
     response_model=PageOut[DeviceRecord] | PageOut[DevicePublic],
-    summary="Devices (public ones, public fields; everything with the operator token)",
+    summary="Devices (public ones, public fields; everything for staff)",
     responses={403: READ_RESPONSES[403]},
 )
 async def list_devices(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
@@ -396,12 +403,13 @@ async def get_device(device_id: DeviceId, registry: RegistryDep, operator: Opera
     response_model=DeviceRecord,
     status_code=status.HTTP_201_CREATED,
     summary="Register a device (its gateway and model must exist)",
-    dependencies=[OperatorDep],
     responses=WRITE_RESPONSES,
 )
-async def create_device(body: DeviceCreate, registry: RegistryDep, response: Response) -> DeviceRecord:
+async def create_device(
+    body: DeviceCreate, registry: RegistryDep, response: Response, principal: FieldEditor
+) -> DeviceRecord:
     with registry_errors():
-        record = await registry.create_device(body, actor=OPERATOR_ACTOR)
+        record = await registry.create_device(body, actor=principal.subject)
     _located(response, f"devices/{record.id}")
     return record
 
@@ -410,32 +418,34 @@ async def create_device(body: DeviceCreate, registry: RegistryDep, response: Res
     "/devices/{device_id}",
     response_model=DeviceRecord,
     summary="Change a device (only the fields sent; `version` as read)",
-    dependencies=[OperatorDep],
     responses={**WRITE_RESPONSES, 404: READ_RESPONSES[404]},
 )
-async def update_device(device_id: DeviceId, body: DevicePatch, registry: RegistryDep) -> DeviceRecord:
+async def update_device(
+    device_id: DeviceId, body: DevicePatch, registry: RegistryDep, principal: FieldEditor
+) -> DeviceRecord:
     changes = DeviceUpdate.model_validate(_changes(body))
     with registry_errors():
-        return await registry.update_device(device_id, changes, version=body.version, actor=OPERATOR_ACTOR)
+        return await registry.update_device(device_id, changes, version=body.version, actor=principal.subject)
 
 
 @router.delete(
     "/devices/{device_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a device",
-    dependencies=[OperatorDep],
     responses={**WRITE_RESPONSES, 404: READ_RESPONSES[404]},
 )
-async def delete_device(device_id: DeviceId, registry: RegistryDep, version: DeleteVersion = None) -> None:
+async def delete_device(
+    device_id: DeviceId, registry: RegistryDep, principal: Editor, version: DeleteVersion = None
+) -> None:
     with registry_errors("query"):
-        await registry.delete_device(device_id, version=version, actor=OPERATOR_ACTOR)
+        await registry.delete_device(device_id, version=version, actor=principal.subject)
 
 
 @router.get(
     "/devices/{device_id}/audit",
     response_model=list[AuditEntry],
     summary="The changes of a device, newest first",
-    dependencies=[OperatorDep],
+    dependencies=[allow(*EDITORS)],
     responses=AUTH_RESPONSES,
 )
 async def device_audit(device_id: DeviceId, registry: RegistryDep, limit: Limit = DEFAULT_LIMIT) -> list[AuditEntry]:

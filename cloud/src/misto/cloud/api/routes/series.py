@@ -7,11 +7,13 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from misto.cloud.api import models
+from misto.cloud.api.access import PUBLIC
 from misto.cloud.api.deps import StateDep, StoreDep
 from misto.cloud.api.params import auto_every, check_metric, parse_every, query_error, window_count
+from misto.cloud.api.visibility import DeviceFilterDep
 from misto.cloud.storage.base import Resolution
 
-router = APIRouter(prefix="/api/v1", tags=["series"])
+router = APIRouter(prefix="/api/v1", tags=["series"], dependencies=[PUBLIC])
 DEFAULT_SPAN = timedelta(hours=24)
 AUTO = "auto"
 RESOLUTION_CHOICES = (AUTO, *(r.value for r in Resolution))
@@ -37,6 +39,7 @@ async def series(
     *,
     store: StoreDep,
     state: StateDep,
+    shown: DeviceFilterDep,
     device: Annotated[str, Query(min_length=1, max_length=128)],
     metric: Annotated[str, Query(min_length=1, max_length=64)],
     from_: Annotated[
@@ -74,8 +77,8 @@ async def series(
             "use a longer every or a shorter range",
             every,
         )
-    found = await store.series(device, metric, start, end, window, resolution=chosen)
-    if found is None:
+    found = await store.series(device, metric, start, end, window, resolution=chosen) if shown.shows(device) else None
+    if found is None:  # a device hidden from this caller answers as one without data
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no series for device {device!r} and metric {metric!r}")
     return models.Series(
         device=found.device,
@@ -100,10 +103,12 @@ async def series(
 )
 async def list_series(
     store: StoreDep,
+    shown: DeviceFilterDep,
     device: Annotated[str | None, Query(min_length=1, max_length=128, description="Only this device")] = None,
 ) -> list[models.SeriesInfo]:
     found = await store.list_series(device)
     return [
         models.SeriesInfo(device=s.device, metric=s.metric, unit=s.unit, gateway=s.gateway, first=s.first, last=s.last)
         for s in found
+        if shown.shows(s.device)
     ]

@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from misto.cloud.api.access import PUBLIC
+
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 #: The page loads nothing from elsewhere; say so to the browser.
 PAGE_HEADERS = {
@@ -15,7 +17,7 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[PUBLIC])
 
 
 @router.get("/")
