@@ -6,8 +6,10 @@ The ingester's persistent session is created, the ingester stops, ``--messages``
 messages of ``--readings`` readings each are published (QoS 1) and queued by the broker for it,
 then the ingester starts and the time and CPU it takes to store and acknowledge all of them is
 measured (batching, validation at the door with device ownership, one ``write_messages`` per
-batch, ack after commit). CPU is read per thread from /proc: the event loop (decode, checks,
-batching, acks), paho's network thread, and the SQLite worker thread (the store's own cost).
+batch, ack after commit). CPU is read per thread from /proc: the event loop (paho's packet
+handling, decode, checks, batching, acks: the adapter drives paho from the loop) and the SQLite
+worker thread (the store's own cost); a "paho" thread appears only with a paho client that runs
+its own (the publisher here finishes before the drain starts).
 """
 
 from __future__ import annotations

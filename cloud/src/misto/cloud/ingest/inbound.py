@@ -1,12 +1,11 @@
 """What the MQTT adapter hands to the ingester: a received message, the way to acknowledge it, and
-the bounded queue between the adapter's network thread and the event loop (no MQTT library here)."""
+the bounded queue between the adapter and the ingester (no MQTT library here)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -54,12 +53,13 @@ class MessageSource(Protocol):
 
 
 class InboundQueue:
-    """A bounded FIFO from one producer thread (the MQTT network thread) to the event loop.
+    """A bounded FIFO between the MQTT adapter and the ingester, both on the event loop's thread.
 
-    :meth:`put` blocks the producer while ``maxsize`` messages wait, so memory stays bounded and the
-    broker (whose messages are then not read) holds the rest. The consumer side is async and
-    cancellation-safe: :meth:`wait` takes nothing, :meth:`get_nowait` takes one. The event loop is
-    woken only when the consumer waits for an empty queue, not once per message.
+    :meth:`put` appends and says whether there is still room; when there is not, the producer stops
+    reading the socket (so memory stays bounded and the broker holds the rest) until ``on_room``
+    is called, once the consumer has taken the queue down to half. The consumer side is async and
+    cancellation-safe: :meth:`wait` takes nothing, :meth:`get_nowait` takes one. A waiting consumer
+    is woken once per burst of messages, not once per message, and without a thread hand-off.
     """
 
     def __init__(self, maxsize: int) -> None:
@@ -67,20 +67,20 @@ class InboundQueue:
             raise ValueError(f"maxsize must be >= 1, got {maxsize}")
         self.maxsize = maxsize
         self._items: deque[InboundMessage] = deque()
-        self._lock = threading.Lock()
-        self._not_full = threading.Condition(self._lock)
         self._waiter: asyncio.Future[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The event loop the consumer runs on (needed before :meth:`put` is called)."""
-        self._loop = loop
+        self._resume_at = maxsize // 2
+        #: Called (on the event loop) when the queue, having been full, is down to half.
+        self.on_room: Callable[[], None] | None = None
+        self._was_full = False
 
     def __len__(self) -> int:
         return len(self._items)
 
     def depth(self) -> int:
         return len(self._items)
+
+    def full(self) -> bool:
+        return len(self._items) >= self.maxsize
 
     def oldest_received_at(self) -> datetime | None:
         """When the message at the head of the queue was received (None if empty)."""
@@ -89,30 +89,34 @@ class InboundQueue:
         except IndexError:
             return None
 
-    # -- producer (any thread) ---------------------------------------------------------------
+    # -- producer (the event loop) -------------------------------------------------------------
 
-    def put(self, message: InboundMessage, timeout_s: float) -> bool:
-        """Append ``message``, waiting at most ``timeout_s`` for room; False (not added) if full."""
-        with self._not_full:
-            if len(self._items) >= self.maxsize and not self._not_full.wait_for(
-                lambda: len(self._items) < self.maxsize, timeout=timeout_s
-            ):
-                return False
-            self._items.append(message)
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: the process is going down
-                self._loop.call_soon_threadsafe(_wake, waiter)
+    def put(self, message: InboundMessage) -> bool:
+        """Append ``message``; False when the queue is now full (the producer must stop reading).
+        The caller never puts into a full queue: it stopped reading when told so."""
+        items = self._items
+        items.append(message)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if len(items) >= self.maxsize:
+            self._was_full = True
+            return False
         return True
 
     # -- consumer (the event loop) ---------------------------------------------------------
 
     def get_nowait(self) -> InboundMessage | None:
-        with self._lock:
-            if not self._items:
-                return None
-            message = self._items.popleft()
-            self._not_full.notify()
+        items = self._items
+        if not items:
+            return None
+        message = items.popleft()
+        if self._was_full and len(items) <= self._resume_at:
+            self._was_full = False
+            if self.on_room is not None:
+                self.on_room()
         return message
 
     async def get(self) -> InboundMessage:
@@ -136,15 +140,9 @@ class InboundQueue:
 
     async def _wait_ready(self) -> None:
         """Until the producer appends. One waiter is shared; a cancelled wait leaves it for the next."""
-        with self._lock:
-            if self._items:
-                return
-            waiter = self._waiter
-            if waiter is None:
-                waiter = self._waiter = asyncio.get_running_loop().create_future()
+        if self._items:
+            return
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
         await asyncio.shield(waiter)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

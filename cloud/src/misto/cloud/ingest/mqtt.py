@@ -1,19 +1,23 @@
-"""The MQTT adapter: the only module of misto.cloud that imports paho-mqtt. It subscribes for the
-ingester and publishes what the cloud sends to gateways (configurations and commands).
+"""The MQTT adapter (with :mod:`.paho_client`, the only modules of misto.cloud that import
+paho-mqtt). It subscribes for the ingester and publishes what the cloud sends to gateways
+(configurations and commands).
 
 - Persistent session: MQTT 5 with ``clean_start=False`` and a session expiry (or MQTT 3.1.1 with
   ``clean_session=False``), QoS 1 subscriptions, ``manual_ack=True``: the broker keeps what it
   sent until :meth:`MqttSubscriber.ack` is called, which the ingester does after the store has
   committed. Unacknowledged messages come back (DUP set) after a reconnect.
+- paho runs on the event loop, not in a thread of its own (:class:`~.paho_client.SocketWatch`),
+  with a cheaper receive path (:class:`~.paho_client.FastClient`): received messages reach the
+  ingester without a thread hand-off, and acknowledgements go out without a wake-up byte each.
 - Back-pressure: at most ``queue_size`` received messages wait in a bounded
-  :class:`~misto.cloud.ingest.inbound.InboundQueue` between paho's network thread and the event
-  loop. With MQTT 5 the CONNECT property Receive Maximum (``queue_size``, at most 65535) makes the
-  broker stop sending once that many messages are unacknowledged, so the queue never fills from one
-  session; the broker keeps the rest in the persistent session. With MQTT 3.1.1 (and the embedded
-  broker) there is no such property: when the queue is full the network thread waits, so paho
-  stops reading the socket, TCP flow control stops the broker, and the broker holds the rest
-  (Mosquitto in the session's queue, sending at most ``max_inflight_messages`` unacknowledged).
-  Either way memory stays bounded and nothing is dropped.
+  :class:`~misto.cloud.ingest.inbound.InboundQueue`. With MQTT 5 the CONNECT property Receive
+  Maximum (``queue_size``, at most 65535) makes the broker stop sending once that many messages are
+  unacknowledged, so the queue never fills from one session; the broker keeps the rest in the
+  persistent session. With MQTT 3.1.1 (and the embedded broker) there is no such property: when
+  the queue is full the adapter stops reading the socket until it is down to half, TCP flow control
+  stops the broker, and the broker holds the rest (Mosquitto in the session's queue, sending at
+  most ``max_inflight_messages`` unacknowledged). Either way memory stays bounded and nothing is
+  dropped.
 - A supervisor task connects and reconnects with capped exponential backoff and jitter, forever.
   It logs the switch to failure and the recovery once each, and counts both.
 - :meth:`MqttSubscriber.publish` returns when the broker's PUBACK arrives and raises
@@ -45,21 +49,21 @@ from misto.cloud.ingest.backoff import backoff_delay
 from misto.cloud.ingest.inbound import InboundMessage, InboundQueue
 from misto.cloud.ingest.link_config import SubscriberConfig
 from misto.cloud.ingest.outbound import PendingPublishes, wait_acknowledged
+from misto.cloud.ingest.paho_client import FastClient, SocketWatch, client_class
 from misto.cloud.ingest.stats import IngestStats
 from misto.cloud.settings import MqttVersion
 
 __all__ = ["MqttSubscriber", "SubscriberConfig"]
 log = logging.getLogger(__name__)
 
-_HANDOFF_POLL_S = 0.25
 #: The largest Receive Maximum MQTT 5 allows.
 MAX_RECEIVE_MAXIMUM = 65535
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 
 
 class _QuietNormalDisconnect(logging.Filter):
-    """paho logs an error each time its network thread ends after a disconnect; that is normal here
-    (the supervisor reconnects and logs what matters), so it is dropped."""
+    """paho logs an error when it is asked to loop after the socket is gone; that is normal after a
+    disconnect (the supervisor reconnects and logs what matters), so it is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Client is not connected")
@@ -91,6 +95,8 @@ class MqttSubscriber:
         self.subscriptions = tuple(subscriptions)
         self.stats = stats if stats is not None else IngestStats()
         self._queue = InboundQueue(queue_size)
+        self._queue.on_room = self._resume_reading
+        self._watch: SocketWatch | None = None  # drives the connected client from the event loop
         v5 = config.protocol is MqttVersion.V5
         self.receive_maximum = min(queue_size, MAX_RECEIVE_MAXIMUM) if v5 else None
         self.stats.backlog = self._queue
@@ -122,7 +128,6 @@ class MqttSubscriber:
         if self._supervisor is not None:
             raise RuntimeError("subscriber already started")
         self._loop = asyncio.get_running_loop()
-        self._queue.bind(self._loop)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="misto-mqtt-connect")
         self._supervisor = asyncio.create_task(self._supervise(), name="misto-mqtt-supervisor")
 
@@ -142,7 +147,7 @@ class MqttSubscriber:
         self._stop_event.set()
         client = self._client
         if client is not None and client.is_connected():
-            client.disconnect()  # queued after the acks already sent; paho's thread flushes both
+            client.disconnect()  # queued after the acks already sent; the loop's writer flushes both
         else:
             self._session_ended.set()
         try:
@@ -152,8 +157,8 @@ class MqttSubscriber:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
         assert self._executor is not None
-        if client is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, client.loop_stop)
+        if self._watch is not None:
+            self._watch.close()
         self._client = None
         self._executor.shutdown(wait=True)
         self._set_connected(connected=False)
@@ -253,7 +258,7 @@ class MqttSubscriber:
     def _new_client(self) -> paho.Client:
         cfg = self.config
         v5 = cfg.protocol is MqttVersion.V5
-        client = paho.Client(
+        client = client_class()(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             clean_session=None if v5 else False,
@@ -271,6 +276,8 @@ class MqttSubscriber:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        if isinstance(client, FastClient):
+            client.raw_publish = self._on_raw_publish
         client.on_subscribe = self._on_subscribe
         client.on_publish = self._on_publish
         return client
@@ -297,10 +304,15 @@ class MqttSubscriber:
                 continue
             if self._stop_event.is_set():
                 client.disconnect()
+                SocketWatch(client, loop).close()
                 break
-            client.loop_start()
-            await self._session_ended.wait()
-            await loop.run_in_executor(executor, client.loop_stop)
+            watch = self._watch = SocketWatch(client, loop)
+            if not watch.start():
+                self._session_ended.set()
+            try:
+                await self._session_ended.wait()
+            finally:
+                watch.close()
             if self._stop_event.is_set():
                 break
             self._client = None
@@ -339,7 +351,7 @@ class MqttSubscriber:
         else:
             self._connected_event.clear()
 
-    # -- paho callbacks (paho's network thread) -----------------------------------------------
+    # -- paho callbacks (on the event loop, from the socket's readiness) --------------------------
 
     def _call_in_loop(self, callback: Callable[..., None], *args: object) -> None:
         if self._loop is None:
@@ -403,22 +415,21 @@ class MqttSubscriber:
         self._call_in_loop(self._pending.acknowledged, userdata, mid, failure)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        header = (msg.qos << 1) | (0x08 if msg.dup else 0) | (0x01 if msg.retain else 0)
+        self._on_raw_publish(msg.topic, bytes(msg.payload), msg.mid, header)
+
+    def _on_raw_publish(self, topic: str, payload: bytes, mid: int, header: int) -> None:
+        """A received PUBLISH (``header``: its fixed header byte, with QoS, DUP and RETAIN)."""
         if self._paused:
             return  # not acknowledged: the broker keeps it
-        inbound = InboundMessage(
-            topic=msg.topic,
-            payload=bytes(msg.payload),
-            mid=msg.mid,
-            qos=msg.qos,
-            retain=bool(msg.retain),
-            duplicate=bool(msg.dup),
-            received_at=datetime.now(UTC),
-            generation=self._generation,
-        )
-        # Full queue: wait here (paho stops reading the socket), checking for a stop now and then.
-        while not self._queue.put(inbound, _HANDOFF_POLL_S):
-            if self.paused:
-                return
+        inbound = InboundMessage(topic, payload, mid, (header & 0x06) >> 1, bool(header & 0x01), bool(header & 0x08),
+                                 datetime.now(UTC), self._generation)  # fmt: skip
+        if not self._queue.put(inbound) and self._watch is not None:
+            self._watch.pause_reading()  # the queue is full: the broker holds the rest
+
+    def _resume_reading(self) -> None:
+        if self._watch is not None and self._watch.client is self._client:
+            self._watch.resume_reading()
 
     # -- the same events, back on the event loop ------------------------------------------------
 
