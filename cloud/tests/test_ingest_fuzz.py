@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cloud.tests.support import T0, Gateway, RunningIngester, eventually, telemetry
 from misto.protocol import codec, topics
 from misto.protocol.errors import DecodeError
+from misto.protocol.messages import Health, Status
 from misto.protocol.topics import Channel
 
 GATEWAY = "gw-test"
@@ -89,11 +90,11 @@ def _decodes(payload: bytes) -> bool:
 
 def _decodes_as(payload: bytes, channel: Channel) -> bool:
     """A status or health payload that is a valid message of its kind (stored, not dead-lettered)."""
-    from misto.protocol.messages import Health, Status
-
-    cls = Status if channel is Channel.STATUS else Health
     try:
-        codec.decode(payload, cls)
+        if channel is Channel.STATUS:
+            codec.decode(payload, Status)
+        else:
+            codec.decode(payload, Health)
     except DecodeError:
         return False
     return True
