@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from misto.cloud.registry.bulk import COLUMNS, MAX_ROWS, BulkFormat, parse_csv, parse_geojson
-from misto.cloud.registry.bulk_apply import ImportMode, Outcome, all_devices, export_devices, import_devices
+from misto.cloud.registry import bulk
+from misto.cloud.registry.bulk import MAX_ROWS, BulkFormat, Parsed
+from misto.cloud.registry.bulk_apply import ImportMode, ImportReport, Outcome, export_records, import_records
+from misto.cloud.registry.bulk_entities import DEVICES, all_devices
 from misto.cloud.registry.errors import AlreadyExistsError
 from misto.cloud.registry.models import (
     AuditAction,
@@ -31,6 +33,25 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "docs" / "samples" / "registry-devices.csv"
 ACTOR = "user:olena"
 HEADER = "id,gateway_id,model_id,kind,install_date,lon,lat,district,organisation,visibility"
+COLUMNS = DEVICES.table.columns
+
+
+def parse_csv(data: bytes | str) -> Parsed:
+    return bulk.parse_csv(DEVICES.table, data)
+
+
+def parse_geojson(data: bytes | str) -> Parsed:
+    return bulk.parse_geojson(DEVICES.table, data)
+
+
+async def import_devices(
+    registry: RegistryRepository, data: bytes | str, *, fmt: BulkFormat, mode: ImportMode, dry_run: bool, actor: str
+) -> ImportReport:
+    return await import_records(DEVICES, registry, data, fmt=fmt, mode=mode, dry_run=dry_run, actor=actor)
+
+
+async def export_devices(registry: RegistryRepository, fmt: BulkFormat, *, public: bool = False) -> str:
+    return await export_records(DEVICES, registry, fmt, public=public)
 
 
 @pytest.fixture(params=["sqlite", "postgis"])
@@ -64,7 +85,7 @@ def messages(errors: object) -> list[str]:
 def test_the_sample_file_parses_cleanly() -> None:
     parsed = parse_csv(SAMPLE.read_bytes())
     assert parsed.errors == []
-    assert [row.device_id for row in parsed.rows] == ["aq-101", "aq-102", "nm-201"]
+    assert [row.record_id for row in parsed.rows] == ["aq-101", "aq-102", "nm-201"]
     assert parsed.rows[2].values["notes"] == "mast 3, facing the river"
     assert parsed.rows[1].values["kind"] is None  # empty cell: the model's kind
     assert next(csv.reader(io.StringIO(SAMPLE.read_text(encoding="utf-8")))) == list(COLUMNS)
@@ -105,7 +126,7 @@ def test_bad_cells_name_row_device_and_column() -> None:
         "row 6 (device aq-5): has 2 cells; the header has 10",
     ]
     # aq-1 was refused at row 2, so row 7 is its first good occurrence
-    assert [row.device_id for row in parsed.rows] == ["aq-1"]
+    assert [row.record_id for row in parsed.rows] == ["aq-1"]
     assert parsed.rows[0].where == "row 7"
 
 
@@ -343,7 +364,7 @@ async def test_a_conflict_midway_undoes_what_was_written(registry: SqlRegistry) 
     assert report.outcome is Outcome.CONFLICT
     [error] = report.errors
     assert error.where == "row 4"
-    assert error.device == "aq-102"
+    assert error.record == "aq-102"
     assert str(AlreadyExistsError("device", "aq-102")) in error.message
     ids = [d.id for d in await all_devices(registry)]
     assert ids == ["aq-1", "aq-102"]  # aq-101 (created by the import) undone; aq-102 is the other writer's

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from cloud.tests.test_api import AUTH, TOKEN, client_for
 from cloud.tests.test_registry_bulk import SAMPLE, seed
+from cloud.tests.test_registry_bulk_entities import GATEWAYS_SAMPLE, MODELS_SAMPLE
 from misto.cloud.api import create_app
 from misto.cloud.cli import app as cli
 from misto.cloud.registry.bulk import MAX_BYTES
@@ -184,3 +185,87 @@ def test_cli_import_and_export_round_trip(tmp_path: Path, config: Path) -> None:
     result = runner.invoke(cli, ["registry", "export", "--format", "csv", "--public", "--config", str(config)])
     assert result.exit_code == 0
     assert result.output.splitlines()[1].startswith("aq-101,gw-kherson-001,aq1,air,2026-03-14,32.6169,46.6354")
+
+
+# --- gateways and device models ----------------------------------------------------------------
+
+
+async def test_gateways_and_models_through_the_api(api: tuple[httpx.AsyncClient, SqlRegistry]) -> None:
+    client, registry = api
+    await registry.delete_gateway("gw-kherson-001", actor="test")
+    gateways = GATEWAYS_SAMPLE.read_bytes()
+    route = "/api/v1/registry/gateways"
+    bad = await client.post(f"{route}/import", params={"format": "csv"}, content=gateways, headers=AUTH)
+    assert bad.status_code == 422
+    assert [(e["where"], e["record"], e["field"]) for e in bad.json()["errors"]] == [
+        ("row 3", "gw-kherson-002", "id")
+    ]  # seeded already: every row is refused, the good one is not written either
+    assert [g.id for g in (await registry.list_gateways()).items] == ["gw-kherson-002"]
+    done = await client.post(
+        f"{route}/import", params={"format": "csv", "mode": "upsert"}, content=gateways, headers=AUTH
+    )
+    assert (done.status_code, done.json()["entity"], done.json()["created"], done.json()["updated"]) == (
+        200,
+        "gateways",
+        1,
+        1,
+    )
+    [entry, *_] = await registry.audit(Entity.GATEWAY, "gw-kherson-002")
+    assert (entry.action, "operator" in entry.actor) == (AuditAction.UPDATE, True)
+    exported = await client.get(f"{route}/export", params={"format": "geojson"}, headers=AUTH)
+    assert exported.headers["content-disposition"] == 'attachment; filename="gateways.geojson"'
+    again = await client.post(
+        f"{route}/import", params={"format": "geojson", "mode": "upsert"}, content=exported.content, headers=AUTH
+    )
+    assert (again.status_code, again.json()["unchanged"]) == (200, 2)
+    public = await client.get("/api/v1/open-data/gateways.geojson")
+    assert [f["id"] for f in public.json()["features"]] == ["gw-kherson-001"]
+    assert "caretaker" not in public.text
+    assert (await client.get("/api/v1/open-data/gateways.csv")).text.splitlines()[1].startswith("gw-kherson-001,")
+
+    models = "/api/v1/registry/device-models"
+    body = b"id,kind,manufacturer,name,metrics\ntm1,traffic,Acme,TM-1,vehicleCount;averageVehicleSpeed\n"
+    created = await client.post(f"{models}/import", params={"format": "csv"}, content=body, headers=AUTH)
+    assert (created.status_code, created.json()["created"]) == (200, 1)
+    geo = await client.post(f"{models}/import", params={"format": "geojson"}, content=b"{}", headers=AUTH)
+    assert geo.status_code == 422
+    assert geo.json()["errors"][0]["text"] == (
+        "file, format: device models have no location, so no GeoJSON: import them as CSV"
+    )
+    no_geo = await client.get(f"{models}/export", params={"format": "geojson"}, headers=AUTH)
+    assert (no_geo.status_code, no_geo.json()["detail"]) == (
+        422,
+        "format: device models have no location, so no geojson: use csv",
+    )
+    catalogue = await client.get("/api/v1/open-data/device-models.csv")
+    assert catalogue.text.splitlines()[-1] == "tm1,traffic,Acme,TM-1,,vehicleCount;averageVehicleSpeed"
+    assert (await client.get("/api/v1/open-data/device-models.geojson")).status_code == 404
+    for path in (f"{route}/export", f"{models}/export"):
+        assert (await client.get(path)).status_code == 401
+    assert (await client.post(f"{models}/import", params={"format": "csv"}, content=body)).status_code == 401
+
+
+def test_cli_imports_a_whole_city_in_order(tmp_path: Path, config: Path) -> None:
+    runner = CliRunner()
+    base = ["registry", "import", "--config", str(config), "--mode", "upsert"]
+    for entity, sample, summary in (
+        ("device-models", MODELS_SAMPLE, "0 created, 2 updated, 0 unchanged"),  # seeded with other names
+        ("gateways", GATEWAYS_SAMPLE, "0 created, 2 updated, 0 unchanged"),
+        ("devices", SAMPLE, "3 created, 0 updated, 0 unchanged"),
+    ):
+        result = runner.invoke(cli, [*base, "--entity", entity, str(sample), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(cli, [*base, "--entity", entity, str(sample)])
+        assert result.exit_code == 0, result.output
+        rows = len(sample.read_text(encoding="utf-8").splitlines()) - 1
+        assert f"imported: {summary} ({rows} {entity}, csv, mode upsert)" in result.output
+    out = tmp_path / "gateways.geojson"
+    result = runner.invoke(cli, ["registry", "export", "-e", "gateways", "-o", str(out), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert [f["id"] for f in json.loads(out.read_text(encoding="utf-8"))["features"]] == [
+        "gw-kherson-001",
+        "gw-kherson-002",
+    ]
+    result = runner.invoke(cli, ["registry", "export", "-e", "device-models", "-f", "geojson", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "device models have no location, so no geojson: use csv" in result.output

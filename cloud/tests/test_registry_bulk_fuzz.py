@@ -14,10 +14,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from misto.cloud.registry.bulk import COLUMNS, BulkFormat, Parsed, parse_csv, parse_geojson
-from misto.cloud.registry.bulk_apply import ImportMode, Outcome, import_devices
+from cloud.tests.test_registry_bulk import import_devices, parse_csv, parse_geojson
+from misto.cloud.registry import bulk
+from misto.cloud.registry.bulk import BulkFormat, Parsed
+from misto.cloud.registry.bulk_apply import ImportMode, Outcome, import_records
+from misto.cloud.registry.bulk_entities import DEVICE_MODELS, DEVICES, GATEWAYS, BulkEntity
 from misto.cloud.registry.sql import SqlRegistry
 
+COLUMNS = DEVICES.table.columns
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 WHERE = re.compile(r"^(file|header|row \d+|features\[\d+\])$")
 
@@ -38,12 +42,20 @@ json_like = st.recursive(
 )
 
 
+def parse_csv_of(entity: BulkEntity, data: bytes | str) -> Parsed:
+    return bulk.parse_csv(entity.table, data)
+
+
+def parse_geojson_of(entity: BulkEntity, data: bytes | str) -> Parsed:
+    return bulk.parse_geojson(entity.table, data)
+
+
 def check(parsed: Parsed) -> None:
     for error in parsed.errors:
         assert WHERE.match(error.where), error
         assert error.message
         str(error)
-    ids = [row.device_id for row in parsed.rows]
+    ids = [row.record_id for row in parsed.rows]
     assert len(ids) == len(set(ids))
 
 
@@ -115,5 +127,69 @@ def test_import_never_raises(tmp_path: Path, header: list[str], rows: list[list[
                     report = await import_devices(registry, data, fmt=fmt, mode=mode, dry_run=True, actor="fuzz")
                     assert report.outcome in {Outcome.VALIDATED, Outcome.REFUSED}
                     assert (report.outcome is Outcome.REFUSED) == bool(report.errors)
+
+    asyncio.run(run())
+
+
+# --- gateways and device models --------------------------------------------------------------
+
+gateway_cells = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "32.6", "181", "gw-1", "GW 1", "public", "retired", "=1+1", "'-x"]),
+)
+model_cells = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", "air", "noise", "pm25;pm10", "pm25;pm25", ";;", "pm99", "acme-aq1", "'=x"]),
+)
+
+
+@FUZZ
+@given(
+    st.lists(st.sampled_from([*GATEWAYS.table.columns, "colour", ""]), max_size=12),
+    st.lists(st.lists(gateway_cells, max_size=12), max_size=6),
+)
+def test_gateway_csv_shaped(header: list[str], rows: list[list[str]]) -> None:
+    check(parse_csv_of(GATEWAYS, _csv(header, rows)))
+
+
+@FUZZ
+@given(st.lists(feature_like | json_like, max_size=6))
+def test_gateway_geojson_shaped(features: list[Any]) -> None:
+    check(parse_geojson_of(GATEWAYS, _collection(features)))
+
+
+@FUZZ
+@given(
+    st.lists(st.sampled_from([*DEVICE_MODELS.table.columns, "lon", ""]), max_size=9),
+    st.lists(st.lists(model_cells, max_size=9), max_size=6),
+    st.binary(max_size=200),
+)
+def test_model_csv_shaped_and_any_bytes(header: list[str], rows: list[list[str]], data: bytes) -> None:
+    check(parse_csv_of(DEVICE_MODELS, _csv(header, rows)))
+    check(parse_csv_of(DEVICE_MODELS, data))
+    check(parse_geojson_of(DEVICE_MODELS, data))  # always refused: no location
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.sampled_from([*GATEWAYS.table.columns, *DEVICE_MODELS.table.columns]), max_size=10),
+    st.lists(st.lists(gateway_cells | model_cells, max_size=10), max_size=5),
+    st.lists(feature_like, max_size=4),
+)
+def test_gateway_and_model_imports_never_raise(
+    tmp_path: Path, header: list[str], rows: list[list[str]], features: list[Any]
+) -> None:
+    async def run() -> None:
+        async with await SqlRegistry.open(f"sqlite:///{tmp_path / 'fuzz.db'}") as registry:
+            for entity in (GATEWAYS, DEVICE_MODELS):
+                for fmt, data in ((BulkFormat.CSV, _csv(header, rows)), (BulkFormat.GEOJSON, _collection(features))):
+                    for mode in ImportMode:
+                        report = await import_records(
+                            entity, registry, data, fmt=fmt, mode=mode, dry_run=True, actor="fuzz"
+                        )
+                        assert report.outcome in {Outcome.VALIDATED, Outcome.REFUSED}
+                        assert (report.outcome is Outcome.REFUSED) == bool(report.errors)
 
     asyncio.run(run())

@@ -1,12 +1,15 @@
-"""Bulk devices as CSV or GeoJSON: parse a file into rows (every problem reported, nothing raised
-for bad content) and format the registry's devices for export. Pure: no I/O, no registry;
+"""Bulk registry records as CSV or GeoJSON: parse a file into rows (every problem reported, nothing
+raised for bad content) and format records for export. Pure: no I/O, no registry. What a file of
+one entity looks like (its columns, models, how a record flattens into cells) is a :class:`Table`,
+declared per entity in :mod:`misto.cloud.registry.bulk_entities`;
 :mod:`misto.cloud.registry.bulk_apply` checks the rows against the registry and writes them.
 
-CSV: UTF-8 (a byte-order mark is accepted), a header row naming :data:`COLUMNS` (``id`` always;
-columns left out are left unchanged on an existing device), one device per row, ``lon`` and
-``lat`` together or not at all; an empty cell is "no value". Rows are numbered as a spreadsheet
-shows them: the header is row 1. GeoJSON: a ``FeatureCollection`` of ``Feature`` objects with a
-``Point`` geometry (WGS 84, lon/lat) or ``null``, the device id as the feature's ``id`` or
+CSV: UTF-8 (a byte-order mark is accepted), a header row naming the table's columns (``id``
+always; columns left out are left unchanged on an existing record), one record per row, ``lon``
+and ``lat`` together or not at all; an empty cell is "no value" (an empty list for a list column,
+whose values are separated by ``;``). Rows are numbered as a spreadsheet shows them: the header is
+row 1. GeoJSON (entities with a location only): a ``FeatureCollection`` of ``Feature`` objects
+with a ``Point`` geometry (WGS 84, lon/lat) or ``null``, the id as the feature's ``id`` or
 ``properties.id``, the other columns as ``properties``; features are numbered from 0.
 
 Export is injection-safe for spreadsheets: a text cell starting with ``=``, ``+``, ``-``, ``@``,
@@ -21,43 +24,20 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from misto.cloud.registry.models import DeviceCreate, DeviceRecord, DeviceUpdate
+from misto.cloud.registry.errors import RegistryError
 
 MAX_BYTES: Final = 10 * 1024 * 1024
 MAX_ROWS: Final = 10_000
-
-#: Columns in export order. ``version`` is the record's version (checked on upsert when given).
-COLUMNS: Final = (
-    "id",
-    "gateway_id",
-    "model_id",
-    "kind",
-    "install_date",
-    "lon",
-    "lat",
-    "district",
-    "organisation",
-    "owner_contact",
-    "visibility",
-    "status",
-    "notes",
-    "version",
-)
-#: Columns the public export leaves out (private fields; private devices are left out entirely).
-PRIVATE_COLUMNS: Final = frozenset({"owner_contact", "notes", "version"})
-REQUIRED_COLUMNS: Final = ("id",)
-#: Also required in create mode (every row is a new device).
-CREATE_COLUMNS: Final = ("gateway_id", "model_id", "organisation")
-#: The device fields a row may set (``location`` from lon/lat or the GeoJSON geometry).
-FIELDS: Final = tuple(name for name in DeviceUpdate.model_fields)
+LIST_SEPARATOR: Final = ";"
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
+_POSITION: Final = frozenset({"lon", "lat"})
 
 
 class BulkFormat(StrEnum):
@@ -65,31 +45,79 @@ class BulkFormat(StrEnum):
     GEOJSON = "geojson"
 
 
+class UnsupportedFormatError(RegistryError):
+    """A format an entity has no use for (GeoJSON of records without a location)."""
+
+    def __init__(self, noun: str, fmt: BulkFormat) -> None:
+        self.noun = noun
+        self.format = fmt
+        super().__init__(f"format: {noun}s have no location, so no {fmt}: use csv")
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """How the records of one entity appear in a file.
+
+    ``columns`` in export order, ``id`` first and ``version`` last (the record's version, checked
+    on upsert when given), with ``lon`` and ``lat`` when the entity has a ``location``;
+    ``private`` are left out of public exports; ``create_columns`` must be in a CSV header in
+    create mode; ``list_columns`` hold several values (``;`` between them in CSV, an array in
+    GeoJSON); ``flat`` gives a record's cells by column name.
+    """
+
+    noun: str  # "device", "gateway", "device model": in messages
+    columns: tuple[str, ...]
+    create_model: type[BaseModel]
+    update_model: type[BaseModel]
+    flat: Callable[[Any], dict[str, object]]
+    private: frozenset[str] = frozenset({"version"})
+    create_columns: tuple[str, ...] = ()
+    list_columns: frozenset[str] = frozenset()
+
+    @property
+    def located(self) -> bool:
+        return "lon" in self.columns
+
+    @property
+    def formats(self) -> tuple[BulkFormat, ...]:
+        return tuple(BulkFormat) if self.located else (BulkFormat.CSV,)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The record fields a row may set (``location`` from lon/lat or the GeoJSON geometry)."""
+        return tuple(self.update_model.model_fields)
+
+    @property
+    def properties(self) -> tuple[str, ...]:
+        """The GeoJSON properties: the columns but the position (which is the geometry)."""
+        return tuple(name for name in self.columns if name not in _POSITION)
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
-    """One problem: where (``row 7``, ``features[3]``, ``header``, ``file``), which device, which
-    field (a column or property name), and what is wrong."""
+    """One problem: where (``row 7``, ``features[3]``, ``header``, ``file``), which record (its
+    id, and the ``noun`` of its entity), which field (a column or property name), and what is wrong."""
 
     where: str
     message: str
-    device: str | None = None
+    record: str | None = None
     field: str | None = None
+    noun: str = "device"
 
     def __str__(self) -> str:
-        device = f" (device {self.device})" if self.device else ""
+        record = f" ({self.noun} {self.record})" if self.record else ""
         if self.field:
-            return f"{self.where}{device}, {self.field}: {self.message}"
-        return f"{self.where}{device}: {self.message}"
+            return f"{self.where}{record}, {self.field}: {self.message}"
+        return f"{self.where}{record}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One device as the file gives it: ``values`` holds only the fields the file sets (a
-    field left out stays as it is on an existing device), ``location`` as a ``{lon, lat}`` dict
-    or None."""
+    """One record as the file gives it: ``values`` holds only the fields the file sets (a field
+    left out stays as it is on an existing record), ``location`` as a ``{lon, lat}`` dict or None."""
 
     where: str
-    device_id: str
+    record_id: str
     values: Mapping[str, Any]
     version: int | None = None
 
@@ -101,9 +129,20 @@ class Parsed:
     columns: frozenset[str] = frozenset()  # the fields the file names (header or any feature)
 
 
-def _decode(data: bytes | str, errors: list[RowError]) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Errors:
+    """Collects :class:`RowError` of one table (so each names its noun)."""
+
+    table: Table
+    found: list[RowError]
+
+    def add(self, where: str, message: str, record: str | None = None, name: str | None = None) -> None:
+        self.found.append(RowError(where, message, record, name, self.table.noun))
+
+
+def _decode(data: bytes | str, errors: _Errors) -> str | None:
     if len(data) > MAX_BYTES:
-        errors.append(RowError("file", f"is {len(data)} bytes; the limit is {MAX_BYTES} (split the file)"))
+        errors.add("file", f"is {len(data)} bytes; the limit is {MAX_BYTES} (split the file)")
         return None
     if isinstance(data, str):
         text = data.removeprefix("\ufeff")
@@ -111,10 +150,10 @@ def _decode(data: bytes | str, errors: list[RowError]) -> str | None:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            errors.append(RowError("file", f"is not UTF-8: byte {exc.start} ({data[exc.start]:#04x}) is invalid"))
+            errors.add("file", f"is not UTF-8: byte {exc.start} ({data[exc.start]:#04x}) is invalid")
             return None
     if "\x00" in text:  # no database stores it in text, no spreadsheet writes it
-        errors.append(RowError("file", f"contains a NUL character (at character {text.index(chr(0))})"))
+        errors.add("file", f"contains a NUL character (at character {text.index(chr(0))})")
         return None
     return text
 
@@ -129,10 +168,10 @@ def _escape(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
-def _duplicate(seen: dict[str, str], device_id: str, where: str, errors: list[RowError]) -> bool:
-    first = seen.setdefault(device_id, where)
-    if first != where:
-        errors.append(RowError(where, f"duplicate id: {device_id!r} is also at {first}", device_id, "id"))
+def _duplicate(seen: dict[str, str], row: Row, errors: _Errors) -> bool:
+    first = seen.setdefault(row.record_id, row.where)
+    if first != row.where:
+        errors.add(row.where, f"duplicate id: {row.record_id!r} is also at {first}", row.record_id, "id")
         return True
     return False
 
@@ -143,7 +182,7 @@ def _show(raw: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _version(raw: object, where: str, device_id: str, errors: list[RowError]) -> tuple[bool, int | None]:
+def _version(raw: object, where: str, record_id: str, errors: _Errors) -> tuple[bool, int | None]:
     if raw is None or raw == "":
         return True, None
     if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit() and len(raw.strip()) <= 18:
@@ -152,18 +191,18 @@ def _version(raw: object, where: str, device_id: str, errors: list[RowError]) ->
             return True, number
     if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
         return True, raw
-    errors.append(RowError(where, f"{_show(raw)} is not a version (an integer from 1)", device_id, "version"))
+    errors.add(where, f"{_show(raw)} is not a version (an integer from 1)", record_id, "version")
     return False, None
 
 
-def _number(raw: str, name: str, where: str, device_id: str, errors: list[RowError]) -> float | None:
+def _number(raw: str, name: str, where: str, record_id: str, errors: _Errors) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        errors.append(RowError(where, f"{_show(raw)} is not a number", device_id, name))
+        errors.add(where, f"{_show(raw)} is not a number", record_id, name)
         return None
     if not math.isfinite(value):
-        errors.append(RowError(where, f"{_show(raw)} is not a finite number", device_id, name))
+        errors.add(where, f"{_show(raw)} is not a finite number", record_id, name)
         return None
     return value
 
@@ -171,125 +210,101 @@ def _number(raw: str, name: str, where: str, device_id: str, errors: list[RowErr
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def parse_csv(data: bytes | str) -> Parsed:
+def parse_csv(table: Table, data: bytes | str) -> Parsed:
     """Every row of a CSV file, or the problems of the file, its header and each bad row."""
     out = Parsed()
-    text = _decode(data, out.errors)
+    errors = _Errors(table, out.errors)
+    text = _decode(data, errors)
     if text is None:
         return out
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
-        out.errors.append(RowError("file", f"is not valid CSV: {exc}"))
+        errors.add("file", f"is not valid CSV: {exc}")
         return out
     if not records or not any(cell.strip() for cell in records[0]):
-        out.errors.append(RowError("header", f"missing: the first row must name the columns ({', '.join(COLUMNS)})"))
+        errors.add("header", f"missing: the first row must name the columns ({', '.join(table.columns)})")
         return out
     header = [cell.strip() for cell in records[0]]
-    if not _check_header(header, out.errors):
+    if not _check_header(table, header, errors):
         return out
-    out.columns = frozenset("location" if name in {"lon", "lat"} else name for name in header)
+    out.columns = frozenset("location" if name in _POSITION else name for name in header)
     body = records[1:]
     if len(body) > MAX_ROWS:
-        out.errors.append(RowError("file", f"has {len(body)} rows; the limit is {MAX_ROWS} (split the file)"))
+        errors.add("file", f"has {len(body)} rows; the limit is {MAX_ROWS} (split the file)")
         return out
     seen: dict[str, str] = {}
     for number, cells in enumerate(body, start=2):
         if not any(cell.strip() for cell in cells):
             continue  # a blank line (spreadsheets add them at the end)
-        row = _csv_row(f"row {number}", header, cells, out.errors)
-        if row is not None and not _duplicate(seen, row.device_id, row.where, out.errors):
+        row = _csv_row(table, f"row {number}", header, cells, errors)
+        if row is not None and not _duplicate(seen, row, errors):
             out.rows.append(row)
     return out
 
 
-def _check_header(header: list[str], errors: list[RowError]) -> bool:
-    known = ", ".join(COLUMNS)
-    found = [
-        RowError("header", f"unknown column {name!r}; known: {known}", field=name)
-        for name in header
-        if name not in COLUMNS
-    ]
-    found += [
-        RowError("header", f"column {name!r} appears {header.count(name)} times", field=name)
-        for name in sorted({name for name in header if header.count(name) > 1})
-    ]
-    found += [
-        RowError("header", "missing required column", field=name) for name in REQUIRED_COLUMNS if name not in header
-    ]
+def _check_header(table: Table, header: list[str], errors: _Errors) -> bool:
+    before = len(errors.found)
+    known = ", ".join(table.columns)
+    for name in header:
+        if name not in table.columns:
+            errors.add("header", f"unknown column {name!r}; known: {known}", name=name)
+    for name in sorted({name for name in header if header.count(name) > 1}):
+        errors.add("header", f"column {name!r} appears {header.count(name)} times", name=name)
+    if "id" not in header:
+        errors.add("header", "missing required column", name="id")
     if ("lon" in header) != ("lat" in header):
-        missing = "lat" if "lon" in header else "lon"
-        found.append(RowError("header", "missing: lon and lat come together", field=missing))
-    errors.extend(found)
-    return not found
+        errors.add("header", "missing: lon and lat come together", name="lat" if "lon" in header else "lon")
+    return len(errors.found) == before
 
 
-def _csv_row(where: str, header: list[str], cells: list[str], errors: list[RowError]) -> Row | None:
+def _csv_row(table: Table, where: str, header: list[str], cells: list[str], errors: _Errors) -> Row | None:
     cells = [_unescape(cell) for cell in cells]
     named = dict(zip(header, cells, strict=False))
-    device_id = named.get("id", "").strip()
+    record_id = named.get("id", "").strip()
     if len(cells) != len(header):
-        errors.append(RowError(where, f"has {len(cells)} cells; the header has {len(header)}", device_id or None))
+        errors.add(where, f"has {len(cells)} cells; the header has {len(header)}", record_id or None)
         return None
-    if not device_id:
-        errors.append(RowError(where, "required: every row names its device", None, "id"))
+    if not record_id:
+        errors.add(where, f"required: every row names its {table.noun}", None, "id")
         return None
     values: dict[str, Any] = {}
     ok = True
     for name, cell in named.items():
         if name in {"id", "version", "lon", "lat"}:
             continue
-        values[name] = cell if cell != "" else None
+        if name in table.list_columns:
+            values[name] = tuple(part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip())
+        else:
+            values[name] = cell if cell != "" else None
     if "lon" in named:
         lon_raw, lat_raw = named["lon"].strip(), named["lat"].strip()
         if lon_raw == "" and lat_raw == "":
             values["location"] = None
         elif lon_raw == "" or lat_raw == "":
-            errors.append(
-                RowError(where, "lon and lat are both set or both empty", device_id, "lon" if not lon_raw else "lat")
-            )
+            errors.add(where, "lon and lat are both set or both empty", record_id, "lon" if not lon_raw else "lat")
             ok = False
         else:
-            lon = _number(lon_raw, "lon", where, device_id, errors)
-            lat = _number(lat_raw, "lat", where, device_id, errors)
+            lon = _number(lon_raw, "lon", where, record_id, errors)
+            lat = _number(lat_raw, "lat", where, record_id, errors)
             ok = ok and lon is not None and lat is not None
             values["location"] = {"lon": lon, "lat": lat}
-    version_ok, version = _version(named.get("version"), where, device_id, errors)
+    version_ok, version = _version(named.get("version"), where, record_id, errors)
     if not (ok and version_ok):
         return None
-    return Row(where, device_id, values, version)
+    return Row(where, record_id, values, version)
 
 
-def export_csv(records: Iterable[DeviceRecord], *, public: bool = False) -> str:
-    """Devices as CSV (every column; the public export without :data:`PRIVATE_COLUMNS`)."""
-    columns = [name for name in COLUMNS if not (public and name in PRIVATE_COLUMNS)]
+def export_csv(table: Table, records: Iterable[object], *, public: bool = False) -> str:
+    """Records as CSV (every column; the public export without the table's private columns)."""
+    columns = [name for name in table.columns if not (public and name in table.private)]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     for record in records:
-        cells = _flat(record)
+        cells = table.flat(record)
         writer.writerow([_cell(cells[name]) for name in columns])
     return buffer.getvalue()
-
-
-def _flat(record: DeviceRecord) -> dict[str, object]:
-    location = record.location
-    return {
-        "id": record.id,
-        "gateway_id": record.gateway_id,
-        "model_id": record.model_id,
-        "kind": record.kind.value,
-        "install_date": record.install_date.isoformat() if record.install_date else None,
-        "lon": location.lon if location else None,
-        "lat": location.lat if location else None,
-        "district": record.district,
-        "organisation": record.organisation,
-        "owner_contact": record.owner_contact,
-        "visibility": record.visibility.value,
-        "status": record.status.value,
-        "notes": record.notes,
-        "version": record.version,
-    }
 
 
 def _cell(value: object) -> str:
@@ -297,41 +312,47 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, str):
         return _escape(value)
+    if isinstance(value, tuple):
+        return _escape(LIST_SEPARATOR.join(map(str, value)))
     return repr(value) if isinstance(value, float) else str(value)
 
 
 # --- GeoJSON -----------------------------------------------------------------------------------
 
 
-def parse_geojson(data: bytes | str) -> Parsed:  # noqa: PLR0911 - one refusal per document problem
+def parse_geojson(table: Table, data: bytes | str) -> Parsed:  # noqa: PLR0911 - one refusal per document problem
     """Every feature of a GeoJSON FeatureCollection, or the problems of the document and each feature."""
     out = Parsed()
-    text = _decode(data, out.errors)
+    errors = _Errors(table, out.errors)
+    if not table.located:
+        errors.add("file", f"{table.noun}s have no location, so no GeoJSON: import them as CSV", name="format")
+        return out
+    text = _decode(data, errors)
     if text is None:
         return out
     try:
         document = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
-        out.errors.append(RowError("file", f"is not valid JSON: {exc}"))
+        errors.add("file", f"is not valid JSON: {exc}")
         return out
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
-        out.errors.append(RowError("file", "must be a GeoJSON object with type 'FeatureCollection'", field="type"))
+        errors.add("file", "must be a GeoJSON object with type 'FeatureCollection'", name="type")
         return out
     features = document.get("features")
     if not isinstance(features, list):
-        out.errors.append(RowError("file", "must be an array of features", field="features"))
+        errors.add("file", "must be an array of features", name="features")
         return out
     if "crs" in document and not _is_wgs84(document["crs"]):
-        out.errors.append(RowError("file", "only WGS 84 (lon, lat; RFC 7946) is accepted", field="crs"))
+        errors.add("file", "only WGS 84 (lon, lat; RFC 7946) is accepted", name="crs")
         return out
     if len(features) > MAX_ROWS:
-        out.errors.append(RowError("file", f"has {len(features)} features; the limit is {MAX_ROWS} (split the file)"))
+        errors.add("file", f"has {len(features)} features; the limit is {MAX_ROWS} (split the file)")
         return out
     seen: dict[str, str] = {}
     columns: set[str] = set()
     for index, feature in enumerate(features):
-        row = _feature_row(f"features[{index}]", feature, out.errors)
-        if row is not None and not _duplicate(seen, row.device_id, row.where, out.errors):
+        row = _feature_row(table, f"features[{index}]", feature, errors)
+        if row is not None and not _duplicate(seen, row, errors):
             out.rows.append(row)
             columns.update(row.values)
     out.columns = frozenset(columns | {"id"})
@@ -354,28 +375,28 @@ def _is_wgs84(crs: object) -> bool:
     }
 
 
-def _feature_row(where: str, feature: object, errors: list[RowError]) -> Row | None:  # noqa: PLR0911 - one refusal each
+def _feature_row(table: Table, where: str, feature: object, errors: _Errors) -> Row | None:  # noqa: PLR0911 - one refusal each
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        errors.append(RowError(where, "must be an object with type 'Feature'", field="type"))
+        errors.add(where, "must be an object with type 'Feature'", name="type")
         return None
     properties = feature.get("properties", {})
     if properties is None:
         properties = {}
     if not isinstance(properties, dict):
-        errors.append(RowError(where, "must be an object", field="properties"))
+        errors.add(where, "must be an object", name="properties")
         return None
     raw_id = feature.get("id", properties.get("id"))
     if "id" in feature and "id" in properties and properties["id"] != feature["id"]:
-        errors.append(RowError(where, f"feature id {feature['id']!r} differs from properties.id", None, "id"))
+        errors.add(where, f"feature id {_show(feature['id'])} differs from properties.id", None, "id")
         return None
     if not isinstance(raw_id, str) or not raw_id:
-        errors.append(RowError(where, "required: a string id (the feature's id or properties.id)", None, "id"))
+        errors.add(where, "required: a string id (the feature's id or properties.id)", None, "id")
         return None
-    unknown = sorted({name for name in properties if name not in COLUMNS or name in {"lon", "lat"}})
+    unknown = sorted({name for name in properties if name not in table.properties})
     if unknown:
-        known = ", ".join(name for name in COLUMNS if name not in {"lon", "lat"})
-        message = f"unknown property; known: {known} (the position is the geometry)"
-        errors.extend(RowError(where, message, raw_id, f"properties.{name}") for name in unknown)
+        message = f"unknown property; known: {', '.join(table.properties)} (the position is the geometry)"
+        for name in unknown:
+            errors.add(where, message, raw_id, f"properties.{name}")
         return None
     values = {name: value for name, value in properties.items() if name not in {"id", "version"}}
     if "geometry" in feature:
@@ -389,11 +410,11 @@ def _feature_row(where: str, feature: object, errors: list[RowError]) -> Row | N
     return Row(where, raw_id, values, version)
 
 
-def _point(where: str, device_id: str, geometry: object, errors: list[RowError]) -> tuple[dict[str, Any] | None, bool]:
+def _point(where: str, record_id: str, geometry: object, errors: _Errors) -> tuple[dict[str, Any] | None, bool]:
     if geometry is None:
         return None, True
     if not isinstance(geometry, dict) or geometry.get("type") != "Point":
-        errors.append(RowError(where, "must be a Point or null", device_id, "geometry"))
+        errors.add(where, "must be a Point or null", record_id, "geometry")
         return None, False
     coordinates = geometry.get("coordinates")
     if (
@@ -401,58 +422,76 @@ def _point(where: str, device_id: str, geometry: object, errors: list[RowError])
         or len(coordinates) not in {2, 3}
         or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coordinates)
     ):
-        errors.append(RowError(where, "must be [lon, lat] in degrees", device_id, "geometry.coordinates"))
+        errors.add(where, "must be [lon, lat] in degrees", record_id, "geometry.coordinates")
         return None, False
     return {"lon": coordinates[0], "lat": coordinates[1]}, True
 
 
-def export_geojson(records: Iterable[DeviceRecord], *, public: bool = False) -> str:
-    """Devices as a FeatureCollection of Point features (``null`` geometry when unplaced)."""
+def export_geojson(table: Table, records: Iterable[object], *, public: bool = False) -> str:
+    """Records as a FeatureCollection of Point features (``null`` geometry when unplaced)."""
+    if not table.located:
+        raise UnsupportedFormatError(table.noun, BulkFormat.GEOJSON)
     features = []
     for record in records:
-        flat = _flat(record)
+        flat = table.flat(record)
         lon, lat = flat.pop("lon"), flat.pop("lat")
-        properties = {k: v for k, v in flat.items() if k != "id" and not (public and k in PRIVATE_COLUMNS)}
+        record_id = flat.pop("id")
+        properties = {k: _json(v) for k, v in flat.items() if not (public and k in table.private)}
         geometry = None if lon is None else {"type": "Point", "coordinates": [lon, lat]}
-        features.append({"type": "Feature", "id": record.id, "geometry": geometry, "properties": properties})
+        features.append({"type": "Feature", "id": record_id, "geometry": geometry, "properties": properties})
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1) + "\n"
+
+
+def _json(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
 
 
 # --- shared ------------------------------------------------------------------------------------
 
 
-def parse(data: bytes | str, fmt: BulkFormat) -> Parsed:
-    return parse_csv(data) if fmt is BulkFormat.CSV else parse_geojson(data)
+def parse(table: Table, data: bytes | str, fmt: BulkFormat) -> Parsed:
+    return parse_csv(table, data) if fmt is BulkFormat.CSV else parse_geojson(table, data)
 
 
-def export(records: Iterable[DeviceRecord], fmt: BulkFormat, *, public: bool = False) -> str:
-    return export_csv(records, public=public) if fmt is BulkFormat.CSV else export_geojson(records, public=public)
+def export(table: Table, records: Iterable[object], fmt: BulkFormat, *, public: bool = False) -> str:
+    """Raises :class:`UnsupportedFormatError` for GeoJSON of a table without a location."""
+    if fmt is BulkFormat.CSV:
+        return export_csv(table, records, public=public)
+    return export_geojson(table, records, public=public)
 
 
 def field_name(loc: Sequence[int | str], fmt: BulkFormat) -> str:
     """A pydantic error location as the file names it: ``lat`` (CSV) or
-    ``geometry.coordinates[1]`` (GeoJSON) for ``location.lat``; ``properties.x`` for other GeoJSON fields."""
+    ``geometry.coordinates[1]`` (GeoJSON) for ``location.lat``; ``properties.x`` for other GeoJSON
+    fields; ``metrics`` for an item of a list column."""
     head = str(loc[0]) if loc else "?"
     if head == "location":
         sub = str(loc[1]) if len(loc) > 1 else ""
         if fmt is BulkFormat.CSV:
-            return sub if sub in {"lon", "lat"} else "lon"
-        return f"geometry.coordinates[{0 if sub == 'lon' else 1}]" if sub in {"lon", "lat"} else "geometry"
+            return sub if sub in _POSITION else "lon"
+        return f"geometry.coordinates[{0 if sub == 'lon' else 1}]" if sub in _POSITION else "geometry"
     if fmt is BulkFormat.GEOJSON and head != "id":
         return f"properties.{head}"
     return head
 
 
-def validation_errors(exc: ValidationError, row: Row, fmt: BulkFormat) -> list[RowError]:
+def validation_errors(table: Table, exc: ValidationError, row: Row, fmt: BulkFormat) -> list[RowError]:
     """A pydantic error of a row's values, one :class:`RowError` per field."""
     return [
-        RowError(row.where, error["msg"].removeprefix("Value error, "), row.device_id, field_name(error["loc"], fmt))
+        RowError(
+            row.where,
+            error["msg"].removeprefix("Value error, "),
+            row.record_id,
+            field_name(error["loc"], fmt),
+            table.noun,
+        )
         for error in exc.errors(include_url=False)
     ]
 
 
-def check_create(row: Row, fmt: BulkFormat) -> DeviceCreate | list[RowError]:
+def check_create(table: Table, row: Row, fmt: BulkFormat) -> BaseModel | list[RowError]:
+    """The row's values as the table's create model, or its errors."""
     try:
-        return DeviceCreate.model_validate({"id": row.device_id, **row.values})
+        return table.create_model.model_validate({"id": row.record_id, **row.values})
     except ValidationError as exc:
-        return validation_errors(exc, row, fmt)
+        return validation_errors(table, exc, row, fmt)

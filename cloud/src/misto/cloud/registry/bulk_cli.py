@@ -1,4 +1,5 @@
-"""``misto-cloud registry import|export``: bulk devices as CSV or GeoJSON (docs/registry.md).
+"""``misto-cloud registry import|export``: bulk devices, gateways and device models as CSV or
+GeoJSON (device models: CSV only), see docs/registry.md. ``--entity`` chooses; devices by default.
 
 Exit codes as ``misto-cloud``: 0 success, 1 bad rows (each printed on stderr), a conflict or the
 registry unavailable, 2 invalid configuration or usage.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,8 @@ import typer
 
 from misto.cloud.errors import CloudError, ConfigError
 from misto.cloud.registry.bulk import MAX_BYTES, BulkFormat
-from misto.cloud.registry.bulk_apply import ImportMode, ImportReport, Outcome, export_devices, import_devices
+from misto.cloud.registry.bulk_apply import ImportMode, ImportReport, Outcome, export_records, import_records
+from misto.cloud.registry.bulk_entities import ENTITIES, BulkEntity
 from misto.cloud.registry.sql import SqlRegistry
 from misto.cloud.settings import load_settings
 
@@ -24,7 +27,7 @@ EXIT_CONFIG = 2
 
 app = typer.Typer(
     name="registry",
-    help="The asset registry: import and export devices as CSV or GeoJSON.",
+    help="The asset registry: import and export devices, gateways and device models as CSV or GeoJSON.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -41,12 +44,31 @@ FormatOption = Annotated[
 ]
 
 
-def _format(chosen: BulkFormat | None, path: Path | None) -> BulkFormat:
-    if chosen is not None:
-        return chosen
-    if path is not None and path.suffix.lower() in {".geojson", ".json"}:
-        return BulkFormat.GEOJSON
-    return BulkFormat.CSV
+class EntityName(StrEnum):
+    DEVICES = "devices"
+    GATEWAYS = "gateways"
+    DEVICE_MODELS = "device-models"
+
+
+EntityOption = Annotated[
+    EntityName,
+    typer.Option(
+        "--entity",
+        "-e",
+        help="What the file holds: devices, gateways or device-models (CSV only). "
+        "For a whole city import device-models, then gateways, then devices.",
+    ),
+]
+
+
+def _format(chosen: BulkFormat | None, path: Path | None, entity: BulkEntity) -> BulkFormat:
+    if chosen is None:
+        located = path is not None and path.suffix.lower() in {".geojson", ".json"}
+        chosen = BulkFormat.GEOJSON if located else BulkFormat.CSV
+    if chosen not in entity.table.formats:
+        typer.echo(f"misto-cloud: --format: {entity.table.noun}s have no location, so no {chosen}: use csv", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    return chosen
 
 
 def _url(config: Path | None) -> str:
@@ -67,10 +89,11 @@ def _default_actor() -> str:
 
 @app.command("import")
 def import_command(  # noqa: PLR0917 - typer passes options by keyword
-    file: Annotated[Path, typer.Argument(help="The CSV or GeoJSON file of devices.", dir_okay=False, exists=True)],
+    file: Annotated[Path, typer.Argument(help="The CSV or GeoJSON file of records.", dir_okay=False, exists=True)],
+    entity: EntityOption = EntityName.DEVICES,
     fmt: FormatOption = None,
     mode: Annotated[
-        ImportMode, typer.Option("--mode", help="create: only new ids; upsert: also update existing devices.")
+        ImportMode, typer.Option("--mode", help="create: only new ids; upsert: also update existing records.")
     ] = ImportMode.CREATE,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row; write nothing.")] = False,
     actor: Annotated[
@@ -78,15 +101,17 @@ def import_command(  # noqa: PLR0917 - typer passes options by keyword
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Import devices; every bad row is printed and nothing is written unless all rows are good."""
-    chosen = _format(fmt, file)
+    """Import devices, gateways or device models; every bad row is printed and nothing is written
+    unless all rows are good."""
+    kind = ENTITIES[entity.value]
+    chosen = _format(fmt, file, kind)
     if file.stat().st_size > MAX_BYTES:
         typer.echo(f"{file}: file: is over {MAX_BYTES} bytes; split it", err=True)
         raise typer.Exit(EXIT_FAILURE)
     data = file.read_bytes()
     url = _url(config)
     try:
-        report = asyncio.run(_import(url, data, chosen, mode, dry_run, actor or _default_actor()))
+        report = asyncio.run(_import(kind, url, data, chosen, mode, dry_run, actor or _default_actor()))
     except CloudError as exc:
         typer.echo(f"misto-cloud: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -96,11 +121,11 @@ def import_command(  # noqa: PLR0917 - typer passes options by keyword
 
 
 async def _import(  # noqa: PLR0917 - the command's options
-    url: str, data: bytes, fmt: BulkFormat, mode: ImportMode, dry_run: bool, actor: str
+    entity: BulkEntity, url: str, data: bytes, fmt: BulkFormat, mode: ImportMode, dry_run: bool, actor: str
 ) -> ImportReport:
     registry = await SqlRegistry.open(url)
     try:
-        return await import_devices(registry, data, fmt=fmt, mode=mode, dry_run=dry_run, actor=actor)
+        return await import_records(entity, registry, data, fmt=fmt, mode=mode, dry_run=dry_run, actor=actor)
     finally:
         await registry.close()
 
@@ -116,26 +141,29 @@ def _print(file: Path, report: ImportReport) -> None:
     }[report.outcome]
     typer.echo(
         f"{file}: {verb}: {report.created} created, {report.updated} updated, {report.unchanged} unchanged "
-        f"({report.rows} device(s), {report.format}, mode {report.mode})"
+        f"({report.rows} {report.entity}, {report.format}, mode {report.mode})"
     )
 
 
 @app.command("export")
 def export_command(
+    entity: EntityOption = EntityName.DEVICES,
     fmt: FormatOption = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here [default: standard output].", dir_okay=False)
     ] = None,
     public: Annotated[
-        bool, typer.Option("--public", help="Only public devices, without private fields (open data).")
+        bool, typer.Option("--public", help="Only public records, without private fields (open data).")
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Export every device (CSV cells that a spreadsheet would run as a formula are escaped with ')."""
-    chosen = _format(fmt, output)
+    """Export every device, gateway or device model (CSV cells that a spreadsheet would run as a
+    formula are escaped with ')."""
+    kind = ENTITIES[entity.value]
+    chosen = _format(fmt, output, kind)
     url = _url(config)
     try:
-        text = asyncio.run(_export(url, chosen, public))
+        text = asyncio.run(_export(kind, url, chosen, public))
     except CloudError as exc:
         typer.echo(f"misto-cloud: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
@@ -146,9 +174,9 @@ def export_command(
         typer.echo(f"{output}: written ({chosen})")
 
 
-async def _export(url: str, fmt: BulkFormat, public: bool) -> str:
+async def _export(entity: BulkEntity, url: str, fmt: BulkFormat, public: bool) -> str:
     registry = await SqlRegistry.open(url)
     try:
-        return await export_devices(registry, fmt, public=public)
+        return await export_records(entity, registry, fmt, public=public)
     finally:
         await registry.close()

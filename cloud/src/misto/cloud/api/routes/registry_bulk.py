@@ -1,19 +1,23 @@
-"""Bulk import and export of registry devices as CSV or GeoJSON (docs/registry.md#bulk-import-and-export).
+"""Bulk import and export of registry devices, gateways and device models as CSV or GeoJSON
+(device models: CSV only), see docs/registry.md#bulk-import-and-export. For each ``{entity}`` of
+``devices``, ``gateways``, ``device-models``:
 
-* ``POST /api/v1/registry/devices/import?format=csv|geojson&mode=create|upsert&dry_run=true|false``
+* ``POST /api/v1/registry/{entity}/import?format=csv|geojson&mode=create|upsert&dry_run=true|false``
   (operators and admins; the body is the file): 200 with the report when every row is good (a dry
   run writes nothing), 422 listing every bad row (nothing written), 409 when the registry changed
   during the import (what was written is undone), 413 for a file over the size limit.
-* ``GET /api/v1/registry/devices/export?format=csv|geojson``: every device, every field
+* ``GET /api/v1/registry/{entity}/export?format=csv|geojson``: every record, every field
   (operators and admins).
-* ``GET /api/v1/open-data/devices.csv`` and ``.geojson``: public devices only, without the private
-  fields (``owner_contact``, ``notes``, ``version``), for anyone.
+* ``GET /api/v1/open-data/{entity}.csv`` (and ``.geojson`` but for device models): public devices
+  and gateways only, without the private fields (``owner_contact``, ``notes``, ``version``); the
+  whole model catalogue without ``version``; for anyone.
 
 This router must be included before :mod:`.registry`'s (``/devices/export`` is not a device id).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -23,12 +27,18 @@ from misto.cloud.api.access import PUBLIC, allow
 from misto.cloud.api.deps import StateDep
 from misto.cloud.auth.roles import Principal, Role
 from misto.cloud.registry import RegistryRepository, RegistryUnavailableError
-from misto.cloud.registry.bulk import MAX_BYTES, BulkFormat, RowError
-from misto.cloud.registry.bulk_apply import ImportMode, ImportReport, Outcome, export_devices, import_devices
+from misto.cloud.registry.bulk import MAX_BYTES, BulkFormat, RowError, UnsupportedFormatError
+from misto.cloud.registry.bulk_apply import ImportMode, ImportReport, Outcome, export_records, import_records
+from misto.cloud.registry.bulk_entities import ENTITIES, BulkEntity
 from misto.cloud.registry.errors import RegistryClosedError
 
 RETRY_AFTER_S = 5
 MEDIA_TYPES = {BulkFormat.CSV: "text/csv; charset=utf-8", BulkFormat.GEOJSON: "application/geo+json"}
+FORMAT_NAMES = {BulkFormat.CSV: "CSV", BulkFormat.GEOJSON: "GeoJSON"}
+BODY_TYPES: dict[BulkFormat, tuple[str, dict[str, Any]]] = {
+    BulkFormat.CSV: ("text/csv", {"schema": {"type": "string"}}),
+    BulkFormat.GEOJSON: ("application/geo+json", {"schema": {"type": "object"}}),
+}
 STATUS_OF = {
     Outcome.VALIDATED: status.HTTP_200_OK,
     Outcome.IMPORTED: status.HTTP_200_OK,
@@ -54,19 +64,20 @@ class RowErrorOut(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     where: str  # "row 7" (the header is row 1), "features[3]", "header" or "file"
-    device: str | None
+    record: str | None  # the id of the device, gateway or model the row names
     field: str | None
     message: str
     text: str  # the whole error on one line: "row 7 (device aq-12), lat: ..."
 
     @classmethod
     def of(cls, error: RowError) -> RowErrorOut:
-        return cls(where=error.where, device=error.device, field=error.field, message=error.message, text=str(error))
+        return cls(where=error.where, record=error.record, field=error.field, message=error.message, text=str(error))
 
 
 class ImportReportOut(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    entity: str  # devices, gateways, device-models
     format: BulkFormat
     mode: ImportMode
     dry_run: bool
@@ -80,6 +91,7 @@ class ImportReportOut(BaseModel):
     @classmethod
     def of(cls, report: ImportReport) -> ImportReportOut:
         return cls(
+            entity=report.entity,
             format=report.format,
             mode=report.mode,
             dry_run=report.dry_run,
@@ -122,78 +134,94 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
-    "/api/v1/registry/devices/import",
-    response_model=ImportReportOut,
-    summary="Import devices from CSV or GeoJSON (the body); dry_run checks every row and writes nothing",
-    responses=RESPONSES,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/geo+json": {"schema": {"type": "object"}},
-            },
-        }
-    },
-)
-async def import_devices_route(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
-    request: Request,
-    response: Response,
-    registry: RegistryDep,
-    principal: Staff,
-    fmt: Format,
-    mode: Annotated[ImportMode, Query(description="create: only new ids; upsert: also update existing")] = (
-        ImportMode.CREATE
-    ),
-    dry_run: Annotated[bool, Query(description="Check every row against the registry; write nothing")] = False,
-) -> ImportReportOut:
-    data = await _body(request)
-    try:
-        report = await import_devices(registry, data, fmt=fmt, mode=mode, dry_run=dry_run, actor=principal.subject)
-    except (RegistryUnavailableError, RegistryClosedError) as exc:
-        raise _unavailable(exc) from None
-    response.status_code = STATUS_OF[report.outcome]
-    return ImportReportOut.of(report)
+def _add_routes(entity: BulkEntity) -> None:
+    """The import, export and open-data routes of one entity."""
+    noun = entity.table.noun
+    plural = f"{noun}s"
+    formats = " or ".join(str(fmt) for fmt in entity.table.formats)
+    bodies = {BODY_TYPES[fmt][0]: BODY_TYPES[fmt][1] for fmt in entity.table.formats}
+
+    async def import_route(  # noqa: PLR0917 - FastAPI passes query parameters by keyword
+        request: Request,
+        response: Response,
+        registry: RegistryDep,
+        principal: Staff,
+        fmt: Format,
+        mode: Annotated[ImportMode, Query(description="create: only new ids; upsert: also update existing")] = (
+            ImportMode.CREATE
+        ),
+        dry_run: Annotated[bool, Query(description="Check every row against the registry; write nothing")] = False,
+    ) -> ImportReportOut:
+        data = await _body(request)
+        try:
+            report = await import_records(
+                entity, registry, data, fmt=fmt, mode=mode, dry_run=dry_run, actor=principal.subject
+            )
+        except (RegistryUnavailableError, RegistryClosedError) as exc:
+            raise _unavailable(exc) from None
+        response.status_code = STATUS_OF[report.outcome]
+        return ImportReportOut.of(report)
+
+    router.add_api_route(
+        f"/api/v1/registry/{entity.name}/import",
+        import_route,
+        methods=["POST"],
+        name=f"import_{entity.name.replace('-', '_')}",
+        response_model=ImportReportOut,
+        summary=f"Import {plural} from {formats} (the body); dry_run checks every row and writes nothing",
+        responses=RESPONSES,
+        openapi_extra={"requestBody": {"required": True, "content": bodies}},
+    )
+
+    async def export_route(registry: RegistryDep, fmt: Format = BulkFormat.CSV) -> Response:
+        return await _export(entity, registry, fmt, public=False)
+
+    router.add_api_route(
+        f"/api/v1/registry/{entity.name}/export",
+        export_route,
+        methods=["GET"],
+        name=f"export_{entity.name.replace('-', '_')}",
+        summary=f"Every {noun} with every field, as {formats} (CSV is spreadsheet-safe)",
+        response_class=Response,
+        responses={401: RESPONSES[401], 403: RESPONSES[403], 422: UNSUPPORTED, 503: RESPONSES[503]},
+        dependencies=[allow(Role.OPERATOR, Role.ADMIN)],
+    )
+
+    scope = f"public {plural}" if entity.table.located else "the device model catalogue"
+    for fmt in entity.table.formats:
+        router.add_api_route(
+            f"/api/v1/open-data/{entity.name}.{fmt.value}",
+            _open_data(entity, fmt),
+            methods=["GET"],
+            name=f"open_data_{entity.name.replace('-', '_')}_{fmt.value}",
+            summary=f"Open data: {scope} as {FORMAT_NAMES[fmt]}, without private fields",
+            response_class=Response,
+            dependencies=[PUBLIC],
+        )
 
 
-async def _export(registry: RegistryRepository, fmt: BulkFormat, *, public: bool) -> Response:
+def _open_data(entity: BulkEntity, fmt: BulkFormat) -> Callable[[RegistryRepository], Awaitable[Response]]:
+    async def open_data(registry: RegistryDep) -> Response:
+        return await _export(entity, registry, fmt, public=True)
+
+    return open_data
+
+
+UNSUPPORTED: dict[str, Any] = {"description": "A format the entity has no use for (GeoJSON of device models)"}
+
+
+async def _export(entity: BulkEntity, registry: RegistryRepository, fmt: BulkFormat, *, public: bool) -> Response:
     try:
-        text = await export_devices(registry, fmt, public=public)
+        text = await export_records(entity, registry, fmt, public=public)
+    except UnsupportedFormatError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     except (RegistryUnavailableError, RegistryClosedError) as exc:
         raise _unavailable(exc) from None
-    filename = f"devices.{fmt.value}"
+    filename = f"{entity.name}.{fmt.value}"
     return Response(
         text, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
 
 
-@router.get(
-    "/api/v1/registry/devices/export",
-    summary="Every device with every field, as CSV (spreadsheet-safe) or GeoJSON",
-    response_class=Response,
-    responses={401: RESPONSES[401], 403: RESPONSES[403], 503: RESPONSES[503]},
-    dependencies=[allow(Role.OPERATOR, Role.ADMIN)],
-)
-async def export_devices_route(registry: RegistryDep, fmt: Format = BulkFormat.CSV) -> Response:
-    return await _export(registry, fmt, public=False)
-
-
-@router.get(
-    "/api/v1/open-data/devices.geojson",
-    summary="Open data: public devices as GeoJSON, without private fields",
-    response_class=Response,
-    dependencies=[PUBLIC],
-)
-async def open_data_geojson(registry: RegistryDep) -> Response:
-    return await _export(registry, BulkFormat.GEOJSON, public=True)
-
-
-@router.get(
-    "/api/v1/open-data/devices.csv",
-    summary="Open data: public devices as CSV, without private fields",
-    response_class=Response,
-    dependencies=[PUBLIC],
-)
-async def open_data_csv(registry: RegistryDep) -> Response:
-    return await _export(registry, BulkFormat.CSV, public=True)
+for _entity in ENTITIES.values():
+    _add_routes(_entity)
