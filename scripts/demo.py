@@ -32,6 +32,7 @@ BIN = Path(sys.executable).parent
 GATEWAY_ID = "gw-demo-001"
 INGESTER_USER = "misto-ingester"
 DEVICES = (("aq-center-1", "aq1", 5020), ("nm-port-1", "nm1", 5021))
+DEVICE_PLACES = ((32.6169, 46.6354), (32.6010, 46.6300))  # lon, lat in Kherson (synthetic)
 COLOURS = {"cloud": "34", "sim": "33", "edge": "32", "demo": "1"}
 
 
@@ -218,6 +219,33 @@ def write_configs(args: argparse.Namespace, run_dir: Path) -> Plan:
     return Plan(api=f"http://127.0.0.1:{api_port}", broker_url=broker_url, sim_ports=sim_ports)
 
 
+def register_demo(run_dir: Path) -> None:
+    """The demo's gateway and devices in the registry, public and placed in Kherson, so the public
+    map shows them (models from docs/samples; the CSVs are the format of `misto-cloud registry`)."""
+    gateways = run_dir / "registry-gateways.csv"
+    gateways.write_text(
+        "id,name,lon,lat,district,organisation,visibility,status\n"
+        f"{GATEWAY_ID},Demo gateway,32.6165,46.6360,Tsentralnyi,Misto demo,public,active\n",
+        encoding="utf-8",
+    )
+    devices = run_dir / "registry-devices.csv"
+    rows = "".join(
+        f"{device},{GATEWAY_ID},{model},{lon},{lat},Tsentralnyi,Misto demo,public,active\n"
+        for (device, model, _), (lon, lat) in zip(DEVICES, DEVICE_PLACES, strict=True)
+    )
+    devices.write_text(
+        "id,gateway_id,model_id,lon,lat,district,organisation,visibility,status\n" + rows, encoding="utf-8"
+    )
+    config = ["--config", str(run_dir / "cloud.yaml"), "--actor", "demo"]
+    for entity, path in (
+        ("device-models", ROOT / "docs" / "samples" / "registry-device-models.csv"),
+        ("gateways", gateways),
+        ("devices", devices),
+    ):
+        argv = [str(BIN / "misto-cloud"), "registry", "import", str(path), "--entity", entity, *config]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, timeout=60)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -227,6 +255,7 @@ def run(demo: Demo, plan: Plan, args: argparse.Namespace) -> int:
     # The map's base: the synthetic Kherson layers (districts, streets, parcels, networks) in the registry.
     load = [str(BIN / "misto-cloud"), "layers", "load-sample", "--config", str(run_dir / "cloud.yaml")]
     subprocess.run(load, check=True, stdout=subprocess.DEVNULL, timeout=60)
+    register_demo(run_dir)
     demo.start("cloud", [str(BIN / "misto-cloud"), "serve", "--config", str(run_dir / "cloud.yaml")])
     wait_for("the API to answer", lambda: get_json(f"{api}/health"), demo, 30)
     sim_argv = [str(BIN / "misto-sim"), "serve"]
@@ -242,6 +271,7 @@ def run(demo: Demo, plan: Plan, args: argparse.Namespace) -> int:
     say(f"API docs      {api}/docs")
     say(f"devices       {api}/api/v1/devices")
     say(f"map layers    {api}/api/v1/layers  (Kherson sample base, synthetic)")
+    say(f"registry      {api}/api/v1/registry/devices  (the demo's gateway and devices, public)")
     say(f"broker        {plan.broker_url}  (configs and secrets in {run_dir})")
     if args.until_live:
         return 0

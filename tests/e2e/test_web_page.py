@@ -12,7 +12,10 @@ from tests.fixtures.net import wait_until
 pytestmark = pytest.mark.e2e
 
 
-def test_live_page_lists_every_device_with_values_and_units(chain: Chain, mosquitto: BrokerInfo) -> None:
+def test_live_page_lists_every_device_with_values_and_units(
+    chain: Chain, mosquitto: BrokerInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTO_API__MAP_TILES_URL", "")  # no base tiles: nothing leaves loopback
     sim = chain.simulator({"aq-center-1": "aq1", "nm-port-1": "nm1"})
     cloud = chain.cloud()
     chain.agent(sim)
@@ -24,6 +27,7 @@ def test_live_page_lists_every_device_with_values_and_units(chain: Chain, mosqui
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.on("requestfailed", lambda r: errors.append(f"failed: {r.url} {r.failure}"))
         page.goto(cloud.api + "/", wait_until="load")
         assert page.locator("html").get_attribute("lang")
         assert "Misto" in page.title()

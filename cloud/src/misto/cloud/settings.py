@@ -556,6 +556,28 @@ class ApiSettings(_Section):
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path | None = None
     jwt_expiry_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # The public map's base tiles: a Leaflet URL template ({z}/{x}/{y}, {s} for subdomains), http(s)
+    # or a path on this server; empty: no tiles, the city's layers alone. The page's
+    # Content-Security-Policy admits this origin for images. Attribution: HTML, shown on the map.
+    map_tiles_url: str = Field(default="https://tile.openstreetmap.org/{z}/{x}/{y}.png", max_length=500)
+    map_attribution: str = Field(
+        default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        max_length=1000,
+    )
+
+    @field_validator("map_tiles_url")
+    @classmethod
+    def _tiles_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        where = (parts.scheme in {"http", "https"} and parts.netloc) or (not parts.netloc and value.startswith("/"))
+        if not where or any(c in value for c in " \t\r\n;,'\"<>\\`") or "@" in parts.netloc:
+            raise ValueError("must be empty, an http(s) URL or a path on this server (no spaces, quotes, ; or ,)")
+        missing = [name for name in ("{z}", "{x}", "{y}") if name not in value]
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}: a tile URL template names {{z}}, {{x}} and {{y}}")
+        return value
 
     @field_validator("operator_token", "metrics_token", "jwt_secret")
     @classmethod

@@ -1,40 +1,7 @@
-// Misto — live sensors: lists every device with its latest readings, refreshed every 5 s.
-// Vanilla JS, no build step, no third-party code. All text goes in through textContent.
+// Misto — the live table: every device the public may see with its latest readings, refreshed
+// every 5 s. Each refresh is also handed to the map (map.js) as a "misto:devices" event.
+// Vanilla JS, no build step. All text goes in through textContent.
 "use strict";
-
-const REFRESH_MS = 5000;
-const STALE_MS = 5 * 60 * 1000;
-
-const METRIC_LABELS = {
-  pm25: "PM2.5", pm10: "PM10", no2: "NO₂", o3: "O₃", so2: "SO₂", co: "CO",
-  temperature: "Temperature", relativeHumidity: "Relative humidity",
-  atmosphericPressure: "Pressure", LAeq: "Noise (LAeq)", LAmax: "Noise peak (LAmax)",
-  intensity: "Traffic", averageVehicleSpeed: "Average speed", occupancy: "Occupancy",
-  occupied: "Occupied", availableSpotNumber: "Free spaces", fillingLevel: "Filling level",
-  tilted: "Tilted", fireDetected: "Fire detected", peopleCount: "People",
-  vehicleCount: "Vehicles", batteryLevel: "Battery", rssi: "Signal (RSSI)",
-};
-const METRIC_ORDER = Object.keys(METRIC_LABELS);
-const UNIT_LABELS = { "ug/m3": "µg/m³", "mg/m3": "mg/m³", Cel: "°C", "1": "" };
-// 0..1 ratios in the vocabulary, shown as percentages.
-const PERCENT_METRICS = new Set(["relativeHumidity", "occupancy", "fillingLevel", "batteryLevel"]);
-
-function rank(metric) {
-  const index = METRIC_ORDER.indexOf(metric);
-  return index === -1 ? METRIC_ORDER.length : index;
-}
-
-function element(tag, attributes = {}, text = undefined) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function formatValue(value) {
-  const digits = Math.abs(value) >= 100 ? 1 : Math.abs(value) >= 1 ? 2 : 3;
-  return value.toLocaleString(undefined, { maximumFractionDigits: digits });
-}
 
 function timeCell(iso, now) {
   const when = new Date(iso);
@@ -62,7 +29,7 @@ function readingsTable(devices, now) {
 }
 
 function deviceRows(device, now) {
-  const body = element("tbody", { class: "device" });
+  const body = element("tbody", { class: "device", "data-device": device.device });
   const headRow = element("tr", { class: "device-head" });
   const header = element("th", { scope: "rowgroup", colspan: "4" });
   header.append(element("span", { class: "device-id" }, device.device));
@@ -71,22 +38,20 @@ function deviceRows(device, now) {
   headRow.append(header);
   body.append(headRow);
 
-  const readings = [...device.readings].sort((a, b) => rank(a.metric) - rank(b.metric));
-  for (const reading of readings) {
+  for (const reading of byRank(device.readings)) {
     const row = element("tr");
     if (now - new Date(reading.ts).getTime() > STALE_MS) row.classList.add("stale");
+    const shown = shownReading(reading);
     // Human label first, then the name and unit the API uses (the key to the open data).
-    const label = element("th", { scope: "row" }, METRIC_LABELS[reading.metric] ?? reading.metric);
+    const label = element("th", { scope: "row" }, shown.label);
     if (METRIC_LABELS[reading.metric]) label.append(element("code", { class: "id" }, reading.metric));
     row.append(label);
-    const percent = PERCENT_METRICS.has(reading.metric) && reading.unit === "1";
-    const value = element("td", { class: "value" }, formatValue(percent ? reading.value * 100 : reading.value));
+    const value = element("td", { class: "value" }, shown.value);
     value.title = String(reading.value);
     row.append(value);
-    const shown = percent ? "%" : UNIT_LABELS[reading.unit] ?? reading.unit;
-    const unit = element("td", {}, shown);
-    if (shown !== reading.unit) {
-      unit.append(element("code", { class: "id" }, percent ? "1 = 100 %" : reading.unit));
+    const unit = element("td", {}, shown.unit);
+    if (shown.unit !== reading.unit) {
+      unit.append(element("code", { class: "id" }, shown.percent ? "1 = 100 %" : reading.unit));
     }
     row.append(unit);
     row.append(timeCell(reading.ts, now));
@@ -105,20 +70,19 @@ function setStatus(text, isError) {
 
 async function refresh() {
   try {
-    const response = await fetch("/api/v1/devices", { headers: { Accept: "application/json" }, cache: "no-store" });
-    if (!response.ok) throw new Error(`the API answered ${response.status}`);
-    const devices = await response.json();
+    const devices = await getJson("/api/v1/devices");
     const now = Date.now();
-    const main = document.getElementById("devices");
+    const holder = document.getElementById("readings");
     if (devices.length === 0) {
-      main.replaceChildren(element("p", { class: "empty" },
+      holder.replaceChildren(element("p", { class: "empty" },
         "No readings yet. Devices appear here as soon as their gateway sends data."));
     } else {
-      main.replaceChildren(readingsTable(devices, now));
+      holder.replaceChildren(readingsTable(devices, now));
     }
     const count = devices.length;
-    setStatus(`${count} device${count === 1 ? "" : "s"}`, false);
+    setStatus(`${count} device${count === 1 ? "" : "s"} reporting`, false);
     document.getElementById("updated").textContent = `· updated ${new Date(now).toLocaleTimeString()}`;
+    document.dispatchEvent(new CustomEvent("misto:devices", { detail: devices }));
   } catch (error) {
     setStatus(`Could not load readings (${error.message}); retrying in ${REFRESH_MS / 1000} s.`, true);
   }
