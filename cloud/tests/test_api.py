@@ -244,7 +244,7 @@ async def test_gateways(api: httpx.AsyncClient) -> None:
 async def test_gateway_health_is_for_operators_and_404_without_one(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/v1/gateways/gw-1/health")).status_code == 401
     wrong = await api.get("/api/v1/gateways/gw-1/health", headers={"Authorization": "Bearer not-the-token-at-all"})
-    assert wrong.status_code == 403
+    assert wrong.status_code == 401
     response = await api.get("/api/v1/gateways/gw-1/health", headers=AUTH)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -265,8 +265,9 @@ async def test_dead_letters_need_the_operator_token(api: httpx.AsyncClient) -> N
     basic = await api.get("/api/v1/dead-letters", headers={"Authorization": "Basic b3A6b3A="})
     assert basic.status_code == 401
     wrong = await api.get("/api/v1/dead-letters", headers={"Authorization": "Bearer not-the-token-at-all"})
-    assert wrong.status_code == 403
+    assert wrong.status_code == 401
     assert wrong.json() == {"detail": "invalid operator token"}
+    assert wrong.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
 async def test_dead_letters_for_the_operator(api: httpx.AsyncClient) -> None:
@@ -297,7 +298,7 @@ async def test_dead_letters_disabled_without_a_configured_token(store: SqliteSto
     app = create_app(load_settings(), store=store)
     async with client_for(app) as client:
         response = await client.get("/api/v1/dead-letters", headers=AUTH)
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert "set api.operator_token" in response.json()["detail"]
 
 

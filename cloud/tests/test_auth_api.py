@@ -75,13 +75,13 @@ async def test_tokens_expire_and_a_tampered_token_is_refused(tmp_path: Path) -> 
             "/api/v1/auth/me", headers={"Authorization": f"Bearer {header}.{forged}.{signature}"}
         )
         assert (tampered.status_code, tampered.json()["detail"]) == (
-            403,
+            401,
             "invalid token: Signature verification failed",
         )
         other_secret = jwt.encode({**claims, "role": "admin"}, "another-secret-of-at-least-32-characters!", "HS256")
         assert (
             await api.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {other_secret}"})
-        ).status_code == 403
+        ).status_code == 401
         api.clock.advance(5 * 60 - 1)
         assert (await api.client.get("/api/v1/auth/me", headers=headers)).status_code == 200
         api.clock.advance(1)
@@ -100,7 +100,7 @@ async def test_disabling_changing_the_role_or_the_password_acts_at_once(tmp_path
         await api.client.patch("/api/v1/auth/users/olena", json={"disabled": True}, headers=OPERATOR)
         refused = await api.client.get("/api/v1/auth/me", headers=headers)
         assert (refused.status_code, refused.json()["detail"]) == (
-            403,
+            401,
             "invalid token: the account is disabled or gone",
         )
         await api.client.patch("/api/v1/auth/users/olena", json={"disabled": False}, headers=OPERATOR)
@@ -157,14 +157,14 @@ async def test_keys_are_shown_once_and_revoked_keys_refused(tmp_path: Path) -> N
         wrong_secret = issued["key"][:-4] + "AAAA"
         assert (
             await api.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {wrong_secret}"})
-        ).status_code == 403
+        ).status_code == 401
         malformed = await api.client.get("/api/v1/auth/me", headers={"Authorization": "Bearer mst_nothing"})
-        assert malformed.status_code == 403
+        assert malformed.status_code == 401
         assert "expected mst_" in malformed.json()["detail"]
         revoked = await api.client.delete(f"/api/v1/auth/api-keys/{issued['id']}", headers=OPERATOR)
         assert revoked.json()["revoked_at"] is not None
         refused = await api.client.get("/api/v1/auth/me", headers=headers)
-        assert (refused.status_code, refused.json()["detail"]) == (403, f"API key {issued['id']} is revoked")
+        assert (refused.status_code, refused.json()["detail"]) == (401, f"API key {issued['id']} is revoked")
         assert (await api.client.delete("/api/v1/auth/api-keys/000000000000", headers=OPERATOR)).status_code == 404
 
 
@@ -246,4 +246,4 @@ async def test_without_a_jwt_secret_tokens_are_signed_per_process(
         assert (await api.client.get("/api/v1/auth/me", headers=headers)).status_code == 200
     assert "api.jwt_secret is not set" in caplog.text
     async with auth_api(tmp_path, jwt_secret=None) as restarted:  # the same registry, a new process secret
-        assert (await restarted.client.get("/api/v1/auth/me", headers=headers)).status_code == 403
+        assert (await restarted.client.get("/api/v1/auth/me", headers=headers)).status_code == 401

@@ -78,7 +78,7 @@ async def test_metrics_carry_the_ingest_counters_histograms_and_gauges() -> None
 
 async def test_metrics_need_the_metrics_or_the_operator_token() -> None:
     assert (await scrape(busy_stats(), None, metrics_token=SCRAPER)).status_code == 401
-    assert (await scrape(busy_stats(), "wrong-token-0123456789", metrics_token=SCRAPER)).status_code == 403
+    assert (await scrape(busy_stats(), "wrong-token-0123456789", metrics_token=SCRAPER)).status_code == 401
     assert (await scrape(busy_stats(), OPERATOR, operator_token=OPERATOR)).status_code == 200
     refused = await scrape(busy_stats(), OPERATOR)  # no token configured at all
     assert (refused.status_code, refused.json()["detail"]) == (403, "/metrics is disabled: set api.metrics_token")

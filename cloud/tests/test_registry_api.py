@@ -102,7 +102,7 @@ async def test_public_view_hides_private_records_and_fields(api: httpx.AsyncClie
     ]
     assert "version" not in (await api.get(f"{BASE}/device-models/aq1")).json()
     wrong = await api.get(f"{BASE}/devices", headers={"Authorization": "Bearer not-the-operator-token"})
-    assert wrong.status_code == 403
+    assert wrong.status_code == 401
 
 
 async def test_filters_and_pagination(api: httpx.AsyncClient) -> None:
@@ -135,7 +135,7 @@ async def test_writes_need_the_operator_token(api: httpx.AsyncClient) -> None:
         response = await api.request(method, f"{BASE}/{path}", json=body)
         assert response.status_code == 401, (method, path, response.text)
         wrong = await api.request(method, f"{BASE}/{path}", json=body, headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 403, (method, path)
+        assert wrong.status_code == 401, (method, path)
 
 
 async def test_update_with_version_and_audit(api: httpx.AsyncClient) -> None:

@@ -220,7 +220,7 @@ async def test_operator_token_required(cloud: Cloud, method: str, url: str) -> N
     missing = await cloud.api.request(method, url, content=content)
     assert missing.status_code == 401
     wrong = await cloud.api.request(method, url, content=content, headers={"Authorization": "Bearer wrong-token-xyz"})
-    assert wrong.status_code == 403
+    assert wrong.status_code == 401
     assert cloud.ingest.stats.published == 0
 
 

@@ -6,9 +6,11 @@ A bearer credential is the bootstrap operator token (an admin), a person's JWT f
 ``POST /api/v1/auth/token`` or an API key ``mst_<id>_<secret>`` (see
 :mod:`misto.cloud.auth.authenticator`). Answers:
 
-* 401 without credentials (also a Basic or other non-Bearer scheme), or with an expired token;
-* 403 with credentials that prove no one (unknown, tampered, revoked, disabled), or of a role
-  not admitted; a public endpoint refuses bad credentials too rather than serving them as public;
+* 401 without credentials (also a Basic or other non-Bearer scheme), and, with
+  ``WWW-Authenticate: Bearer error="invalid_token"`` (RFC 6750), with credentials that prove no
+  one (expired, unknown, tampered, revoked, disabled); a public endpoint refuses bad credentials
+  too rather than serving them as public;
+* 403 with credentials of a role not admitted;
 * 429 with ``Retry-After`` when an API key is over its requests per minute;
 * 503 when people or keys cannot be checked because the registry database is not open.
 
@@ -47,11 +49,11 @@ AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 def refused(error: AuthError) -> HTTPException:
     """An :class:`AuthError` as the HTTP answer its refusal names."""
     headers: dict[str, str] = {}
-    if error.refusal is Refusal.EXPIRED:
+    if error.refusal is Refusal.EXPIRED or error.refusal is Refusal.INVALID:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if error.retry_after_s is not None:
         headers["Retry-After"] = str(error.retry_after_s)
-    return HTTPException(int(error.refusal), error.message, headers=headers or None)
+    return HTTPException(error.refusal.status, error.message, headers=headers or None)
 
 
 async def identify(authenticator: AuthenticatorDep, credentials: Credentials) -> Principal | None:

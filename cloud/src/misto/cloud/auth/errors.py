@@ -1,17 +1,25 @@
-"""Why a caller was refused: each refusal names its HTTP answer, so the API maps it without a table."""
+"""Why a caller was refused: each refusal names its HTTP answer (:attr:`Refusal.status`)."""
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import StrEnum
 
 
-class Refusal(IntEnum):
-    """The HTTP status of a refusal."""
+class Refusal(StrEnum):
+    """Why credentials were refused; :attr:`status` is the HTTP answer."""
 
-    EXPIRED = 401  # a token that was good: sign in again
-    INVALID = 403  # credentials that prove no one (unknown, tampered, revoked, disabled)
-    RATE_LIMITED = 429  # an API key over its requests per minute
-    UNAVAILABLE = 503  # the registry database (people and keys) is not open or not reachable
+    EXPIRED = "expired"  # a token that was good: sign in again
+    INVALID = "invalid"  # credentials that prove no one (unknown, tampered, revoked, disabled)
+    RATE_LIMITED = "rate_limited"  # an API key over its requests per minute
+    UNAVAILABLE = "unavailable"  # the registry database (people and keys) is not open or not reachable
+
+    @property
+    def status(self) -> int:
+        """401 for credentials that prove no one (RFC 6750 ``invalid_token``), 429, 503."""
+        return _STATUS[self]
+
+
+_STATUS = {Refusal.EXPIRED: 401, Refusal.INVALID: 401, Refusal.RATE_LIMITED: 429, Refusal.UNAVAILABLE: 503}
 
 
 class AuthError(Exception):

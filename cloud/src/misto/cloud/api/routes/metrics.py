@@ -26,7 +26,7 @@ from misto.cloud.api.deps import StateDep
 from misto.cloud.api.state import ApiState
 from misto.cloud.auth import keys, tokens
 from misto.cloud.auth.authenticator import Authenticator
-from misto.cloud.auth.errors import AuthError
+from misto.cloud.auth.errors import AuthError, Refusal
 from misto.cloud.auth.roles import Role
 from misto.cloud.ingest.stats import Histogram, IngestStats
 
@@ -45,8 +45,9 @@ def new_registry(state: ApiState) -> CollectorRegistry:
 
 
 async def require_metrics_reader(state: StateDep, authenticator: AuthenticatorDep, credentials: Credentials) -> None:
-    """401 without a bearer credential; the metrics token, or an admin's or operator's credentials;
-    403 otherwise (and when neither the metrics nor the operator token is configured)."""
+    """401 without a bearer credential or with one that proves no one; the metrics token, or an
+    admin's or operator's credentials; 403 for another role, and when neither the metrics nor the
+    operator token is configured."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -63,7 +64,7 @@ async def require_metrics_reader(state: StateDep, authenticator: AuthenticatorDe
         if authenticator.operator_token is None or not hmac.compare_digest(
             given.encode(), authenticator.operator_token.encode()
         ):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid metrics token")
+            raise refused(AuthError(Refusal.INVALID, "invalid metrics token"))
     try:
         caller = await authenticator.identify(given)
     except AuthError as error:
