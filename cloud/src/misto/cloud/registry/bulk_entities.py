@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
 
-from misto.cloud.registry.bulk import Table
+from misto.cloud.registry.bulk_rows import Table
 from misto.cloud.registry.models import (
     DeviceCreate,
     DeviceModelCreate,
