@@ -187,10 +187,10 @@ def test_geojson_problems_name_feature_and_property() -> None:
     assert messages(parse_geojson('{"type": "FeatureCollection", "features": [NaN]}').errors) == [
         "file: is not valid JSON: NaN is not a JSON number"
     ]
-    crs = {"type": "name", "properties": {"name": "EPSG:3857"}}
-    assert messages(parse_geojson(json.dumps({"type": "FeatureCollection", "features": [], "crs": crs})).errors) == [
-        "file, crs: only WGS 84 (lon, lat; RFC 7946) is accepted"
-    ]
+    for name in ("EPSG:3857", [], {"a": 1}, 4326):  # not a name, or not one of WGS 84's: refused, never a crash
+        crs = {"type": "name", "properties": {"name": name}}
+        document = json.dumps({"type": "FeatureCollection", "features": [], "crs": crs})
+        assert messages(parse_geojson(document).errors) == ["file, crs: only WGS 84 (lon, lat; RFC 7946) is accepted"]
 
 
 # --- against the registry --------------------------------------------------------------------
