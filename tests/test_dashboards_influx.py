@@ -1,9 +1,10 @@
 """Every panel of every generated dashboard, run against a real ``influxd`` holding a simulated
 city's data, with Grafana's macros and template variables substituted as Grafana does.
 
-The data goes in through the real write path: ``misto.sim.city`` messages stored by the InfluxDB
-store (``InfluxStore.open``: database, retention policies raw / rollup_1m / rollup_1h and continuous
-queries; ``write_messages``, ``set_gateway_status``, ``set_gateway_health``, ``record_ingest``),
+The data goes in through the real write path (tests/city_load.py): ``misto.sim.city`` messages
+stored by the InfluxDB store (``InfluxStore.open``: database, retention policies raw / rollup_1m /
+rollup_1h and continuous queries; ``write_messages``, ``set_gateway_status``, ``set_gateway_health``,
+``record_ingest``),
 then ``InfluxStore.backfill`` fills the rollups over the loaded range (the continuous queries' own
 ``SELECT ... INTO``, as after an import).
 
@@ -18,9 +19,7 @@ against the issue's 500 ms target.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import os
 import re
 import time
@@ -29,7 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,10 @@ import pytest
 from misto.cloud.dashboards.generate import dashboards
 from misto.cloud.dashboards.model import render
 from misto.cloud.settings import InfluxStoreSettings
-from misto.cloud.storage.base import IngestSnapshot, MessageWrite, to_ms
 from misto.cloud.storage.influx import InfluxStore
-from misto.sim.city import City, CitySpec
+from misto.sim.city import CitySpec
+from tests import city_load
+from tests.city_load import Clock, Loaded
 from tests.fixtures.influxd import InfluxInfo, new_influxd
 
 DB = "misto"
@@ -49,91 +49,25 @@ TARGET_MS = 500.0
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading a city through the write path
+# Loading a city through the write path (tests/city_load.py)
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Loaded:
-    server: InfluxInfo
-    start_ms: int
-    end_ms: int
-    messages: int = 0
-    readings: int = 0
-    load_s: float = 0.0
-    rollup_s: float = 0.0
-    devices: int = 0
-
-
 def load_city(server: InfluxInfo, spec: CitySpec, hours: float) -> Loaded:
-    """Generate ``hours`` of ``spec``'s city ending now and store it through the InfluxDB store."""
-    return asyncio.run(_load(server, spec, hours))
+    """Generate ``hours`` of ``spec``'s city ending now and store it through the InfluxDB store,
+    then fill its rollups over the loaded range (``InfluxStore.backfill``, as after an import)."""
 
+    async def open_store(clock: Clock) -> InfluxStore:
+        # generous timeouts: influxd shares the 2 cores with the loader at city scale
+        settings = InfluxStoreSettings(url=server.url, database=DB, timeout_s=300.0, retry_deadline_s=900.0)
+        return await InfluxStore.open(settings, clock=clock)
 
-async def _load(server: InfluxInfo, spec: CitySpec, hours: float) -> Loaded:
-    step = int(spec.poll_interval_s)
-    end = datetime.fromtimestamp(int(time.time()) // step * step, UTC)
-    start = end - timedelta(hours=hours)
-    city = City(spec, start=start)
-    loaded = Loaded(server, to_ms(start), to_ms(end), devices=len(city.devices))
-    write_ms: list[float] = []
-    began = time.perf_counter()
-    now = [start]  # the store's clock follows the city's: its data arrives on time, not late
+    async def rollups(store: InfluxStore, start: datetime, end: datetime) -> None:
+        await store.backfill(start, end + timedelta(hours=1))
 
-    def clock() -> datetime:
-        return now[0]
-
-    # generous timeouts: influxd shares the 2 cores with the loader at city scale
-    settings = InfluxStoreSettings(url=server.url, database=DB, timeout_s=300.0, retry_deadline_s=900.0)
-    async with await InfluxStore.open(settings, clock=clock) as store:
-        for tick in city.ticks(end):
-            now[0] = tick.at + timedelta(seconds=2)
-            for status in tick.status:
-                await store.set_gateway_status(
-                    status.gateway,
-                    status.state,
-                    boot=status.boot,
-                    at=status.at,
-                    agent_version=status.agent_version,
-                    received_at=status.at,
-                )
-            batch = [MessageWrite(m.message_id, m.gateway, m.readings) for m in tick.telemetry]
-            started = time.perf_counter()
-            written = await store.write_messages(batch)
-            write_ms.append((time.perf_counter() - started) * 1000)
-            assert all(written), "the city never repeats a message id"
-            loaded.messages += len(batch)
-            loaded.readings += sum(len(m.readings) for m in tick.telemetry)
-            for health in tick.health:
-                assert await store.set_gateway_health(health, received_at=health.at)
-            await store.record_ingest(
-                IngestSnapshot(
-                    instance="ingester-1",
-                    at=tick.at + timedelta(seconds=2),
-                    messages_in=loaded.messages,
-                    readings_in=loaded.readings,
-                    readings_written=loaded.readings,
-                    rejected=0,
-                    duplicates=0,
-                    store_errors=0,
-                    queue_depth=len(batch),
-                    batch_mean_readings=loaded.readings / loaded.messages if loaded.messages else 0.0,
-                    write_p99_ms=_p99(write_ms[-100:]),
-                    lag_s=0.2,
-                )
-            )
-        loaded.load_s = time.perf_counter() - began
-        began = time.perf_counter()
-        await store.backfill(start, end + timedelta(hours=1))  # the rollups, as after an import
-        loaded.rollup_s = time.perf_counter() - began
+    loaded = city_load.load_city(open_store, spec, hours, finish=rollups)
+    assert loaded.health_refused == 0, f"{loaded.health_refused} health messages not kept"
     return loaded
-
-
-def _p99(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,16 +1,19 @@
-"""Every panel of the SQLite flavour of the dashboards, run against a real SQLite store holding a
+"""Every panel of every SQLite-flavoured dashboard, run against a real SQLite store holding a
 simulated city's data, with Grafana's variables substituted as Grafana and the
 frser-sqlite-datasource plugin do.
 
-The data goes in through the store's public write path (``SqliteStore.open``, ``write_messages``,
-``set_gateway_status``, ``set_gateway_health``, ``record_ingest``); the store's triggers fill the
-rollup tables as the readings commit. Then each panel's SQL is run on its own read-only
-connection to the store's file, as the plugin opens it (``mode=ro``).
+The data goes in through the store's public write path (tests/city_load.py: ``SqliteStore.open``,
+``write_messages``, ``set_gateway_status``, ``set_gateway_health``, ``record_ingest``); the
+store's triggers fill the rollup tables as the readings commit. Then each panel's SQL is run on
+its own read-only connection to the store's file, as the plugin opens it (``mode=ro``).
 
 What the plugin receives: Grafana substitutes ``$__from`` / ``$__to`` (the panel's range in epoch
 milliseconds, narrowed by a panel's relative time), ``$__interval_ms`` and the template variables
 in ``rawQueryText`` before the query reaches the plugin (which substitutes ``$__from`` / ``$__to``
-itself only for alerts). The plugin has no other macro that Misto's dashboards use.
+itself only for alerts). A query variable is written ``${name:sqlstring}``: Grafana quotes each
+chosen value as an SQL string (``'a','b'``), and "All" is the variable's custom all value, which
+Grafana inserts as it is (a subquery such as ``SELECT device FROM series``). The values "one" and
+"two" are taken from the variables' own SQL on the loaded data, chained as Grafana chains them.
 
 A panel passes when its query has no error, returns at least one non-null value, and (as a time
 series) a ``time`` column of whole Unix seconds within the range. A metric that no series has
@@ -18,19 +21,18 @@ gives no rows rather than an error, so the non-empty rule is what catches it
 (``test_a_corrupted_panel_query_fails``).
 
 ``MISTO_CITY_BENCH=1`` also runs the city-scale variant (1,000 devices, 24 hours), which times
-every city-overview panel (several runs: p50 and max) and checks them against the issue's 500 ms.
+every panel of every SQLite dashboard (several runs: p50 and max) and checks each against the
+issue's 500 ms as the dashboard opens (its own default range, "All", the default resolution).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,79 +41,24 @@ import yaml
 
 from misto.cloud.dashboards.generate import sqlite_dashboards
 from misto.cloud.dashboards.model import SQLITE_DATASOURCE_TYPE, SQLITE_DATASOURCE_UID, Flavour, render
-from misto.cloud.storage.base import IngestSnapshot, MessageWrite, to_ms
 from misto.cloud.storage.sqlite import SqliteStore
-from misto.sim.city import City, CitySpec
+from misto.sim.city import CitySpec
+from tests import city_load
+from tests.city_load import Clock, Loaded
 from tests.test_dashboards_influx import duration_s, grafana_interval
 
 OVERVIEW_UID = "misto-city-overview-sqlite"
 TARGET_MS = 500.0
-
-
-@dataclass
-class Loaded:
-    path: Path
-    start_ms: int
-    end_ms: int
-    devices: int
-    messages: int = 0
-    readings: int = 0
-    load_s: float = 0.0
+ALL = "$__all"
 
 
 def load_city(path: Path, spec: CitySpec, hours: float) -> Loaded:
     """Generate ``hours`` of ``spec``'s city ending now and store it through the SQLite store."""
-    return asyncio.run(_load(path, spec, hours))
 
+    async def open_store(clock: Clock) -> SqliteStore:
+        return await SqliteStore.open(path, clock=clock)
 
-async def _load(path: Path, spec: CitySpec, hours: float) -> Loaded:
-    step = int(spec.poll_interval_s)
-    end = datetime.fromtimestamp(int(time.time()) // step * step, UTC)
-    start = end - timedelta(hours=hours)
-    city = City(spec, start=start)
-    loaded = Loaded(path, to_ms(start), to_ms(end), devices=len(city.devices))
-    now = [start]  # the store's clock follows the city's
-
-    def clock() -> datetime:
-        return now[0]
-
-    began = time.perf_counter()
-    async with await SqliteStore.open(path, clock=clock) as store:
-        for tick in city.ticks(end):
-            now[0] = tick.at + timedelta(seconds=2)
-            for status in tick.status:
-                await store.set_gateway_status(
-                    status.gateway,
-                    status.state,
-                    boot=status.boot,
-                    at=status.at,
-                    agent_version=status.agent_version,
-                    received_at=status.at,
-                )
-            batch = [MessageWrite(m.message_id, m.gateway, m.readings) for m in tick.telemetry]
-            assert all(await store.write_messages(batch)), "the city never repeats a message id"
-            loaded.messages += len(batch)
-            loaded.readings += sum(len(m.readings) for m in tick.telemetry)
-            for health in tick.health:
-                await store.set_gateway_health(health, received_at=health.at)
-            await store.record_ingest(
-                IngestSnapshot(
-                    instance="ingester-1",
-                    at=tick.at + timedelta(seconds=2),
-                    messages_in=loaded.messages,
-                    readings_in=loaded.readings,
-                    readings_written=loaded.readings,
-                    rejected=0,
-                    duplicates=0,
-                    store_errors=0,
-                    queue_depth=len(batch),
-                    batch_mean_readings=loaded.readings / loaded.messages if loaded.messages else 0.0,
-                    write_p99_ms=1.0,
-                    lag_s=0.2,
-                )
-            )
-    loaded.load_s = time.perf_counter() - began
-    return loaded
+    return city_load.load_city(open_store, spec, hours)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,11 +68,16 @@ async def _load(path: Path, spec: CitySpec, hours: float) -> Loaded:
 
 @dataclass
 class Frame:
-    """The dashboard's time range (epoch ms) and the variables' values."""
+    """The dashboard's time range (epoch ms) and the variables' values (a list, or ``ALL``)."""
 
     start_ms: int
     end_ms: int
-    values: dict[str, str] = field(default_factory=dict)
+    values: dict[str, list[str] | str] = field(default_factory=dict)
+
+
+def sqlstring(values: list[str]) -> str:
+    """Grafana's ``sqlstring`` format: each value single-quoted, quotes doubled, comma-separated."""
+    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def substitute(query: str, frame: Frame, *, min_interval: str, variables: dict[str, Any], time_from: str = "") -> str:
@@ -138,9 +90,15 @@ def substitute(query: str, frame: Frame, *, min_interval: str, variables: dict[s
     out = out.replace("$__interval_ms", str(interval_s * 1000))
     for name in sorted(variables, key=len, reverse=True):
         variable = variables[name]
-        assert variable["type"] == "custom", f"${name}: only custom variables are substituted here"
-        value = frame.values.get(name, variable["current"]["value"])
-        out = out.replace("${" + name + "}", value).replace("$" + name, value)
+        chosen = frame.values.get(name, ALL)
+        if variable["type"] == "custom":  # one value, used as it is
+            value = variable["current"]["value"] if chosen == ALL else chosen[0]
+            out = out.replace("${" + name + "}", value).replace("$" + name, value)
+            continue
+        # a query variable: All is its custom all value, inserted unformatted; values are quoted
+        value = variable["allValue"] if chosen == ALL else sqlstring(list(chosen))
+        out = out.replace("${" + name + ":sqlstring}", value)
+        assert "$" + name not in out, f"${name} not written ${{{name}:sqlstring}}: {query}"
     assert "$" not in out, f"unsubstituted variable left in {out!r}"
     return out
 
@@ -178,33 +136,53 @@ def check_panel_query(db: sqlite3.Connection, where: str, query: str, *, series:
     return ms
 
 
-def frames_for(model: dict[str, Any], loaded: Loaded) -> Iterator[tuple[str, Frame]]:
-    """The loaded range with each option of each custom variable (its default first)."""
-    custom = [v for v in model["templating"]["list"] if v["type"] == "custom"]
-    yield "default", Frame(loaded.start_ms, loaded.end_ms)
-    for variable in custom:
-        for option in variable["options"][1:]:
-            yield (
-                f"${variable['name']}={option['value']}",
-                Frame(loaded.start_ms, loaded.end_ms, {variable["name"]: option["value"]}),
-            )
+def variable_values(db: sqlite3.Connection, query: str) -> list[str]:
+    """A query variable's values, as the plugin's ``metricFindQuery`` reads them: one column."""
+    rows = db.execute(query).fetchall()
+    assert all(len(row) == 1 for row in rows), f"a variable's query must return one column: {query}"
+    return [str(row[0]) for row in rows]
+
+
+def frames_for(db: sqlite3.Connection, model: dict[str, Any], loaded: Loaded) -> Iterator[tuple[str, Frame]]:
+    """As the dashboard opens ("default": its own time range, "All", the first option of each
+    custom variable); each other option of each custom variable; and one and two values of each
+    query variable (chained: later variables see the earlier ones' choice) over the loaded range."""
+    variables = {v["name"]: v for v in model["templating"]["list"]}
+    opens_ms = max(loaded.start_ms, loaded.end_ms - duration_s(model["time"]["from"].removeprefix("now-")) * 1000)
+    yield "default", Frame(opens_ms, loaded.end_ms)
+    for name, variable in variables.items():
+        if variable["type"] == "custom":
+            for option in variable["options"][1:]:
+                yield f"${name}={option['value']}", Frame(loaded.start_ms, loaded.end_ms, {name: [option["value"]]})
+    if not any(v["type"] == "query" for v in variables.values()):
+        return
+    for label, count in (("one", 1), ("two", 2)):
+        frame = Frame(loaded.start_ms, loaded.end_ms)
+        for name, variable in variables.items():
+            if variable["type"] == "query":
+                query = substitute(variable["query"], frame, min_interval="", variables=variables)
+                found = variable_values(db, query)
+                assert found, f"{model['uid']}: variable ${name} has no values: {query}"
+                frame.values[name] = found[:count]
+        yield label, frame
 
 
 @dataclass
 class Timing:
     dashboard: str
     panel: str
+    label: str
     ms: list[float]
 
 
-def check_dashboards(loaded: Loaded, *, runs: int = 1) -> list[Timing]:
+def check_dashboards(path: Path, loaded: Loaded, *, runs: int = 1) -> list[Timing]:
     timings: list[Timing] = []
     failures: list[str] = []
-    with connect(loaded.path) as db:
+    with connect(path) as db:
         for board in sqlite_dashboards():
             model = render(board, Flavour.SQLITE)
             variables = {v["name"]: v for v in model["templating"]["list"]}
-            for label, frame in frames_for(model, loaded):
+            for label, frame in frames_for(db, model, loaded):
                 for panel in model["panels"]:
                     for target in panel["targets"]:
                         where = f"{model['uid']} / {panel['title']} / {target['refId']} ({label})"
@@ -221,8 +199,7 @@ def check_dashboards(loaded: Loaded, *, runs: int = 1) -> list[Timing]:
                         except PanelQueryError as exc:
                             failures.append(str(exc))
                             continue
-                        name = panel["title"] + ("" if label == "default" else f" [{label}]")
-                        timings.append(Timing(model["uid"], name, ms))
+                        timings.append(Timing(model["uid"], panel["title"], label, ms))
     db.close()
     assert not failures, "\n".join(failures)
     return timings
@@ -230,9 +207,9 @@ def check_dashboards(loaded: Loaded, *, runs: int = 1) -> list[Timing]:
 
 def report(timings: list[Timing], title: str) -> None:
     print(f"\n{title}")
-    print(f"  {'p50 ms':>8} {'max ms':>8}  dashboard / panel")
+    print(f"  {'p50 ms':>8} {'max ms':>8}  dashboard / panel [values]")
     for t in timings:
-        print(f"  {statistics.median(t.ms):8.1f} {max(t.ms):8.1f}  {t.dashboard} / {t.panel}")
+        print(f"  {statistics.median(t.ms):8.1f} {max(t.ms):8.1f}  {t.dashboard} / {t.panel} [{t.label}]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,9 +222,15 @@ SMALL_HOURS = 6
 
 def test_every_panel_of_every_sqlite_dashboard_returns_data(tmp_path: Path) -> None:
     loaded = load_city(tmp_path / "misto.db", SMALL, SMALL_HOURS)
-    timings = check_dashboards(loaded)
+    timings = check_dashboards(tmp_path / "misto.db", loaded)
     assert {t.dashboard for t in timings} == {f"{b.uid}-sqlite" for b in sqlite_dashboards()}
-    assert OVERVIEW_UID in {t.dashboard for t in timings}
+    assert {t.dashboard for t in timings} >= {
+        f"misto-{name}-sqlite" for name in ("city-overview", "air", "noise", "traffic", "parking", "waste", "ingest")
+    }
+    every_panel = {
+        (b.uid + "-sqlite", p.title, label) for b in sqlite_dashboards() for p in b.panels for label in ("default",)
+    }
+    assert every_panel <= {(t.dashboard, t.panel, t.label) for t in timings}
     report(
         timings,
         f"{loaded.devices} devices, {SMALL_HOURS} h: {loaded.readings} readings in {loaded.messages} messages "
@@ -256,7 +239,8 @@ def test_every_panel_of_every_sqlite_dashboard_returns_data(tmp_path: Path) -> N
 
 
 def test_a_corrupted_panel_query_fails(tmp_path: Path) -> None:
-    loaded = load_city(tmp_path / "misto.db", CitySpec(gateways=2, devices=12, seed=2), 1)
+    path = tmp_path / "misto.db"
+    loaded = load_city(path, CitySpec(gateways=2, devices=12, seed=2), 1)
     model = render(next(b for b in sqlite_dashboards() if b.uid == "misto-city-overview"), Flavour.SQLITE)
     panel = next(p for p in model["panels"] if "'pm25'" in p["targets"][0]["rawQueryText"])
     frame = Frame(loaded.start_ms, loaded.end_ms)
@@ -265,7 +249,7 @@ def test_a_corrupted_panel_query_fails(tmp_path: Path) -> None:
     def check(where: str, query: str) -> float:
         return check_panel_query(db, where, query, series=True, frame=frame)
 
-    with connect(loaded.path) as db:
+    with connect(path) as db:
         check("as generated", good)
         with pytest.raises(PanelQueryError, match="no data"):
             check("misspelt metric", good.replace("'pm25'", "'pm2_5'"))
@@ -282,6 +266,27 @@ def test_a_corrupted_panel_query_fails(tmp_path: Path) -> None:
     db.close()
 
 
+def test_a_query_variable_not_quoted_as_sql_strings_fails(tmp_path: Path) -> None:
+    path = tmp_path / "misto.db"
+    loaded = load_city(path, CitySpec(gateways=2, devices=12, seed=2), 1)
+    model = render(next(b for b in sqlite_dashboards() if b.uid == "misto-air"), Flavour.SQLITE)
+    variables = {v["name"]: v for v in model["templating"]["list"]}
+    panel = next(p for p in model["panels"] if p["title"] == "PM2.5 per station")
+    query = panel["targets"][0]["rawQueryText"]
+    frame = Frame(loaded.start_ms, loaded.end_ms, {"device": ["aq1-0001"]})
+    with connect(path) as db:
+        check_panel_query(
+            db, "as generated", substitute(query, frame, min_interval="", variables=variables), series=True, frame=frame
+        )
+        with pytest.raises(AssertionError, match="sqlstring"):  # Grafana would send {a,b} or a bare name
+            substitute(query.replace("${device:sqlstring}", "$device"), frame, min_interval="", variables=variables)
+        other = Frame(loaded.start_ms, loaded.end_ms, {"device": ["nm1-0001"]})
+        noise_meter = substitute(query, other, min_interval="", variables=variables)
+        with pytest.raises(PanelQueryError, match="no data"):  # a device of another kind: no PM2.5
+            check_panel_query(db, "noise meter", noise_meter, series=True, frame=other)
+    db.close()
+
+
 def test_substitution_matches_what_grafana_sends() -> None:
     frame = Frame(1_700_000_000_000, 1_700_086_400_000)
     variables = {"resolution": {"type": "custom", "current": {"value": "rollup_1h"}}}
@@ -292,6 +297,11 @@ def test_substitution_matches_what_grafana_sends() -> None:
     narrowed = substitute(query, frame, min_interval="1m", variables=variables, time_from="1h")
     assert "r.start >= 1700082800000" in narrowed  # the panel's relative time: the last hour
     assert "/ 60000 AS time" in narrowed
+    chained = {"device": {"type": "query", "allValue": "SELECT device FROM series"}}
+    query = "s.device IN (${device:sqlstring})"
+    assert substitute(query, frame, min_interval="", variables=chained) == "s.device IN (SELECT device FROM series)"
+    two = Frame(frame.start_ms, frame.end_ms, {"device": ["aq1-0001", "o'brien"]})
+    assert substitute(query, two, min_interval="", variables=chained) == "s.device IN ('aq1-0001','o''brien')"
 
 
 BIG = CitySpec(gateways=20, devices=1000, seed=1)
@@ -300,17 +310,18 @@ BIG = CitySpec(gateways=20, devices=1000, seed=1)
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("MISTO_CITY_BENCH") != "1", reason="a bench: set MISTO_CITY_BENCH=1 (a few min)")
 @pytest.mark.timeout(1200)
-def test_sqlite_city_overview_at_city_scale(tmp_path: Path) -> None:
-    loaded = load_city(tmp_path / "misto.db", BIG, 24)
-    timings = check_dashboards(loaded, runs=7)
+def test_sqlite_dashboards_at_city_scale(tmp_path: Path) -> None:
+    path = tmp_path / "misto.db"
+    loaded = load_city(path, BIG, 24)
+    timings = check_dashboards(path, loaded, runs=7)
     report(
         timings,
         f"{loaded.devices} devices, 24 h: {loaded.readings} readings in {loaded.messages} messages stored "
-        f"through the SQLite store in {loaded.load_s:.1f} s ({loaded.path.stat().st_size / 1e6:.0f} MB); 7 runs each",
+        f"through the SQLite store in {loaded.load_s:.1f} s ({path.stat().st_size / 1e6:.0f} MB); 7 runs each",
     )
-    overview = [t for t in timings if t.dashboard == OVERVIEW_UID]
-    slow = [(t.panel, max(t.ms)) for t in overview if max(t.ms) > TARGET_MS]
-    assert not slow, f"city-overview panels over {TARGET_MS} ms: {slow}"
+    as_opened = [t for t in timings if t.label == "default" or t.dashboard == OVERVIEW_UID]
+    slow = [(t.dashboard, t.panel, t.label, max(t.ms)) for t in as_opened if max(t.ms) > TARGET_MS]
+    assert not slow, f"panels over {TARGET_MS} ms as the dashboards open: {slow}"
 
 
 def test_sqlite_provisioning_names_the_plugin_and_every_panel_uses_it() -> None:

@@ -121,6 +121,10 @@ class Variable:
     all_value: str = ".*"
     options: tuple[tuple[str, str], ...] = ()  # (value, text)
     sql: str = ""  # the query over the SQLite store (a query variable's, for the SQLite flavour)
+    #: "All" in the SQLite flavour: SQL that Grafana inserts unformatted (a custom all value is
+    #: never quoted), e.g. ``SELECT device FROM series``, so ``IN (${device:sqlstring})`` means
+    #: every device without a list of every device's name.
+    sql_all: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +146,9 @@ class Dashboard:
 
 def has_sqlite(board: Dashboard) -> bool:
     """Whether every query and query variable of ``board`` has its SQL (it renders as SQLite)."""
-    return all(q.sql for p in board.panels for q in p.queries) and all(v.sql or v.options for v in board.variables)
+    return all(q.sql for p in board.panels for q in p.queries) and all(
+        v.options or (v.sql and (v.sql_all or not v.include_all)) for v in board.variables
+    )
 
 
 def _sqlite_target(query: Query, ref: str) -> Json:
@@ -248,7 +254,9 @@ def _variable(variable: Variable, flavour: Flavour = Flavour.INFLUXDB) -> Json:
             "options": [{"selected": i == 0, "text": t, "value": v} for i, (v, t) in enumerate(variable.options)],
             "hide": 0,
         }
-    query = variable.sql if flavour is Flavour.SQLITE else variable.query
+    sqlite = flavour is Flavour.SQLITE
+    query = variable.sql if sqlite else variable.query
+    all_value = variable.sql_all if sqlite else variable.all_value
     return {
         "type": "query",
         "name": variable.name,
@@ -258,7 +266,7 @@ def _variable(variable: Variable, flavour: Flavour = Flavour.INFLUXDB) -> Json:
         "definition": query,
         "multi": variable.multi,
         "includeAll": variable.include_all,
-        "allValue": variable.all_value if variable.include_all else None,
+        "allValue": all_value if variable.include_all else None,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]} if variable.include_all else {},
         "refresh": 2,  # on time range change
         "regex": "",

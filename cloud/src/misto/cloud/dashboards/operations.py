@@ -1,12 +1,18 @@
 """Dashboards about the system rather than the city: gateways and devices (``gateway_status``,
 ``gateway_health``, ``device_health``) and the ingesters (``misto_ingest``). Counters in these
 measurements are cumulative since a process started, so rates use ``non_negative_derivative``
-(a restart's drop to zero does not show as a negative rate)."""
+(a restart's drop to zero does not show as a negative rate).
+
+The ingest dashboard has its SQL twin over the SQLite store's ``ingest_stats`` table (the same
+snapshots, one row per instance and time; :mod:`misto.cloud.dashboards.sqlite_sql`). The gateways
+and devices dashboard has none: the SQLite store keeps each gateway's latest status and health
+only (table ``gateways``), not their history (docs/dashboards.md)."""
 
 # ruff: noqa: S608 - InfluxQL text for Grafana, built from constants (no input reaches it)
 
 from __future__ import annotations
 
+from misto.cloud.dashboards import sqlite_sql as sql
 from misto.cloud.dashboards.influxql import BY_TIME, ident, tag_is, where
 from misto.cloud.dashboards.model import Dashboard, Override, Panel, PanelType, Query, ResultFormat, Threshold, Variable
 from misto.cloud.storage.measurements import DEVICE_HEALTH, GATEWAY_HEALTH, GATEWAY_STATUS, INGEST
@@ -178,17 +184,21 @@ def ingest() -> Dashboard:
             type=TS,
             unit="ops",
             width=width,
-            queries=(Query(_rate(INGEST, field, "instance", inst), alias="$tag_instance"),),
+            queries=(
+                Query(_rate(INGEST, field, "instance", inst), alias="$tag_instance", sql=sql.ingest_rate(field, field)),
+            ),
         )
 
     def gauge(field: str, title: str, unit: str, agg: str = "max") -> Panel:
         q = f'SELECT {agg}({ident(field)}) FROM {ident(INGEST)} {where(inst)} GROUP BY {BY_TIME}, "instance" fill(none)'
-        return Panel(title=title, type=TS, unit=unit, width=8, queries=(Query(q, alias="$tag_instance"),))
+        sql_text = sql.ingest_gauge(field, sql.SQL_AGG[agg], field)
+        return Panel(title=title, type=TS, unit=unit, width=8, queries=(Query(q, alias="$tag_instance", sql=sql_text),))
 
     total = (
         f'SELECT sum("r") FROM (SELECT non_negative_derivative(max("readings_written"), 1s) AS "r" '
         f'FROM {ident(INGEST)} {where(inst)} GROUP BY {BY_TIME}, "instance") GROUP BY {BY_TIME}'
     )
+    total_sql = sql.ingest_total("readings_written", "readings written /s")
     return Dashboard(
         uid="misto-ingest",
         title="Misto · Ingest",
@@ -199,7 +209,11 @@ def ingest() -> Dashboard:
         refresh="30s",
         variables=(
             Variable(
-                name="instance", label="Ingester", query=f'SHOW TAG VALUES FROM {ident(INGEST)} WITH KEY = "instance"'
+                name="instance",
+                label="Ingester",
+                query=f'SHOW TAG VALUES FROM {ident(INGEST)} WITH KEY = "instance"',
+                sql="SELECT DISTINCT instance FROM ingest_stats ORDER BY 1",
+                sql_all="SELECT instance FROM ingest_stats",
             ),
         ),
         panels=(
@@ -209,7 +223,7 @@ def ingest() -> Dashboard:
                 width=6,
                 height=5,
                 unit="ops",
-                queries=(Query(total),),
+                queries=(Query(total, sql=total_sql),),
             ),
             Panel(
                 title="Readings written /s",
@@ -217,7 +231,7 @@ def ingest() -> Dashboard:
                 width=18,
                 height=5,
                 unit="ops",
-                queries=(Query(total, alias="all"),),
+                queries=(Query(total, alias="all", sql=total_sql),),
             ),
             rate("messages_in", "Messages in /s"),
             rate("readings_in", "Readings in /s"),
